@@ -1,0 +1,135 @@
+"""Builds: the classic builder's stream parsed into one row per Dockerfile step."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .engine import Event
+from .errors import BuildFailed
+from .layers import History
+from .report import FrameReport
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
+_CACHED = " ---> Using cache"
+
+
+@dataclass
+class BuildStep:
+    """One Dockerfile step of one build."""
+
+    step: int
+    instruction: str
+    cached: bool
+    """Reused rather than built: ``Using cache``, or a FROM whose image the engine already had."""
+    seconds: float
+    image_id: str | None
+    """Short id of the image this step produced (the classic builder's ``---> id`` line)."""
+    size: int | None = None
+    """Bytes the step added (from the image history); 0 for metadata-only steps."""
+    diff_id: str | None = None
+    """Digest of the layer the step made, None if it made none."""
+    output: list[str] = field(default_factory=list, repr=False)
+
+
+@dataclass(repr=False)
+class BuildReport(FrameReport):
+    """What one build did, step by step; ``events`` keeps the raw stream it was parsed from."""
+
+    tag: str
+    rows: list[BuildStep]
+    image_id: str
+    seconds: float
+    events: list[Event] = field(default_factory=list)
+    record = BuildStep
+
+    @property
+    def title(self) -> str:
+        hits = sum(s.cached for s in self.rows)
+        return f"build of {self.tag}: {hits} of {len(self.rows)} steps from the cache, {self.seconds:.2f} s"
+
+    @property
+    def cached(self) -> list[bool]:
+        return [s.cached for s in self.rows]
+
+    def step(self, keyword: str) -> BuildStep:
+        """The first step whose instruction starts with ``keyword`` (e.g. ``"COPY"``)."""
+        for s in self.rows:
+            if s.instruction.upper().startswith(keyword.upper()):
+                return s
+        raise KeyError(f"no {keyword} step in the build of {self.tag}")
+
+
+def _lines(events: Iterable[Event]) -> Iterator[tuple[float, str | None, dict]]:
+    """Join the stream's text into whole lines; non-text chunks pass through with line None."""
+    buffer = ""
+    for t, chunk in events:
+        text = chunk.get("stream")
+        if text is None:
+            yield t, None, chunk
+            continue
+        buffer += text
+        *done, buffer = buffer.split("\n")
+        for line in done:
+            yield t, line.rstrip("\r"), chunk
+    if buffer:
+        yield t, buffer, {}
+
+
+def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
+    """Parse a classic-builder stream into a `BuildReport` (sizes and digests not yet joined).
+
+    Args:
+        tag: the image tag the build produced, for the report's title.
+        events: ``(seconds, chunk)`` pairs as `Engine.build` yields them, live or recorded.
+
+    Raises:
+        BuildFailed: the stream carried an error; the exception names the step that failed.
+    """
+    kept: list[Event] = []
+    steps: list[BuildStep] = []
+    starts: list[float] = []
+    image_id, end = "", 0.0
+    for t, line, chunk in _lines(_keep(events, kept)):
+        end = t
+        if line is None:
+            if "error" in chunk or "errorDetail" in chunk:
+                message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error", "")
+                last = steps[-1] if steps else None
+                raise BuildFailed(last and last.step, last and last.instruction, message.strip(),
+                                  (last.output if last else [])[-8:])
+            image_id = (chunk.get("aux") or {}).get("ID", image_id)
+            continue
+        if m := _STEP.match(line):
+            instruction = m[3].strip()
+            steps.append(BuildStep(int(m[1]), instruction, instruction.upper().startswith("FROM "), 0.0, None))
+            starts.append(t)
+        elif not steps:
+            continue
+        elif line.startswith(_CACHED):
+            steps[-1].cached = True
+        elif m := _ID.match(line):
+            steps[-1].image_id = m[1]
+            steps[-1].seconds = round(t - starts[-1], 4)
+        elif line.strip() and not line.startswith((" ---> Running in", "Removing intermediate container")):
+            steps[-1].output.append(line)
+    if not image_id and steps and steps[-1].image_id:
+        image_id = steps[-1].image_id
+    return BuildReport(tag=tag, rows=steps, image_id=image_id, seconds=end, events=kept)
+
+
+def _keep(events: Iterable[Event], into: list[Event]) -> Iterator[Event]:
+    for event in events:
+        into.append(event)
+        yield event
+
+
+def join_layers(report: BuildReport, history: History) -> BuildReport:
+    """Fill each step's ``size`` and ``diff_id`` from the history of the image the build made."""
+    by_short_id = {row.id.split(":")[-1][:12]: row for row in history.rows if row.id != "<missing>"}
+    for step in report.rows:
+        row = by_short_id.get(step.image_id or "")
+        if row is not None:
+            step.size, step.diff_id = row.size, row.diff_id
+    return report

@@ -1,0 +1,110 @@
+"""Containers: run the app with a port mapping, wait until it answers, and read what it changed."""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+import requests
+
+from .engine import Engine
+from .errors import ContainerFailed
+from .report import FrameReport
+
+APP_PORT = "5000/tcp"
+KINDS = {0: "changed", 1: "added", 2: "deleted"}
+
+
+@dataclass
+class App:
+    """A running app container and where the host reaches it."""
+
+    id: str
+    image: str
+    host_port: int
+    note: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}/"
+
+    def __repr__(self) -> str:
+        return f"<App {self.id[:12]} from {self.image} at {self.url}>"
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, wait: float = 30.0) -> App:
+    """Run ``image`` detached, mapping its port 5000 to ``port`` on 127.0.0.1, and wait until it answers.
+
+    If ``port`` is busy, the engine picks a free one and the app's ``note`` says so.
+
+    Raises:
+        ContainerFailed: the container exited, or did not answer HTTP within ``wait`` seconds.
+    """
+    if port_free(port):
+        binding, note = ("127.0.0.1", port), f"host port {port} -> container port 5000"
+    else:
+        binding, note = ("127.0.0.1", None), f"host port {port} was busy, so Docker picked a free one"
+    cid = engine.run(image, labels, ports={APP_PORT: binding})
+    host_port = int(engine.inspect_container(cid)["NetworkSettings"]["Ports"][APP_PORT][0]["HostPort"])
+    if binding[1] is None:
+        note = note.replace("a free one", f"port {host_port}")
+    app = App(cid, image, host_port, note)
+    wait_until_answering(engine, app, wait)
+    return app
+
+
+def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
+    """Poll the app's URL until it answers, the container exits, or ``wait`` seconds pass."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        state = engine.inspect_container(app.id)["State"]
+        if not state["Running"]:
+            raise ContainerFailed(f"The container from {app.image} exited with code {state['ExitCode']} "
+                                  "before it answered.", engine.logs(app.id))
+        try:
+            engine.http_get(app.url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise ContainerFailed(f"The app from {app.image} did not answer at {app.url} within {wait:.0f} s.",
+                          engine.logs(app.id))
+
+
+@dataclass
+class Change:
+    """One path a container changed on top of its image, like a line of `docker diff`."""
+
+    path: str
+    kind: str
+    """``added``, ``changed`` or ``deleted`` (docker diff's A, C, D)."""
+
+
+@dataclass(repr=False)
+class Changes(FrameReport):
+    """What a container's thin read/write layer holds."""
+
+    container: str
+    rows: list[Change]
+    record = Change
+
+    @property
+    def title(self) -> str:
+        return f"docker diff {self.container[:12]}: {len(self.rows)} paths"
+
+    def kind_of(self, path: str) -> str | None:
+        return next((c.kind for c in self.rows if c.path == path), None)
+
+
+def parse_diff(container: str, diff: list[dict]) -> Changes:
+    """Turn the engine's ``/containers/{id}/changes`` payload into `Changes`, sorted by path."""
+    rows = [Change(d["Path"], KINDS.get(d["Kind"], str(d["Kind"]))) for d in diff]
+    return Changes(container, sorted(rows, key=lambda c: c.path))

@@ -1,0 +1,183 @@
+"""The engine boundary: every call to the Docker engine or the registry, returning raw payloads.
+
+Everything else in `helpers` parses what these methods return, so the same parsing code runs on a
+live engine and on a recording. Engine and HTTP errors are translated into `LabError`s here only.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from .errors import EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
+
+Event = tuple[float, dict]
+"""One chunk of an engine stream with the seconds since the call began when it arrived."""
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+])
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Turn engine and HTTP failures raised while doing ``action`` into short `LabError`s."""
+    try:
+        yield
+    except LabError:
+        raise
+    except docker.errors.ImageNotFound as e:
+        raise ImageMissing(f"While trying to {action}: {e.explanation}") from e
+    except docker.errors.APIError as e:
+        raise LabError(f"The engine refused to {action}: {e.explanation or e}") from e
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
+        raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e
+
+
+def _stamped(chunks) -> Iterator[Event]:
+    start = time.monotonic()
+    for chunk in chunks:
+        yield round(time.monotonic() - start, 4), chunk
+
+
+class Engine:
+    """A connected Docker engine plus the registry the lab pushes to.
+
+    Args:
+        registry: ``host:port`` of the registry (``localhost:5000`` for the lab's own).
+        client: an existing `docker.DockerClient`; by default one is made the way the docker CLI
+            finds its engine (``DOCKER_HOST``, then the local socket), negotiating the API version.
+
+    Raises:
+        EngineUnavailable: no engine answers.
+    """
+
+    def __init__(self, registry: str, client: docker.DockerClient | None = None):
+        self.registry = registry
+        try:
+            self.client = client or docker.from_env(timeout=300)
+            self.client.ping()
+        except (docker.errors.DockerException, requests.exceptions.ConnectionError) as e:
+            raise EngineUnavailable("No Docker engine answers (tried DOCKER_HOST, then the local socket).") from e
+        self.api = self.client.api
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.api.base_url} registry={self.registry}>"
+
+    # -- facts -------------------------------------------------------------------------------
+    def version(self) -> dict:
+        with translated("read its version"):
+            return self.api.version()
+
+    def info(self) -> dict:
+        with translated("read its settings"):
+            return self.api.info()
+
+    # -- images ------------------------------------------------------------------------------
+    def build(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
+              nocache: bool = False) -> Iterator[Event]:
+        """Stream a classic-builder build of the context at ``path``."""
+        with translated(f"build {tag}"):
+            yield from _stamped(self.api.build(path=path, tag=tag, labels=labels, dockerfile=dockerfile,
+                                               nocache=nocache, rm=True, forcerm=True, decode=True))
+
+    def inspect_image(self, ref: str) -> dict:
+        with translated(f"inspect the image {ref}"):
+            return self.api.inspect_image(ref)
+
+    def has_image(self, ref: str) -> bool:
+        try:
+            self.inspect_image(ref)
+            return True
+        except ImageMissing:
+            return False
+
+    def history(self, ref: str) -> list[dict]:
+        with translated(f"read the history of {ref}"):
+            return self.api.history(ref)
+
+    def images(self, label: str) -> list[dict]:
+        with translated("list images"):
+            return self.api.images(filters={"label": label})
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        with translated(f"tag {image}"):
+            self.api.tag(image, repository, tag)
+
+    def remove_image(self, ref: str) -> None:
+        with translated(f"remove the image {ref}"), contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_image(ref, force=True)
+
+    def push(self, repository: str, tag: str) -> Iterator[Event]:
+        """Stream a push; errors arrive inside the stream and are the parser's to raise."""
+        try:
+            yield from _stamped(self.api.push(repository, tag=tag, stream=True, decode=True))
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
+            raise RegistryUnavailable(f"The push of {repository}:{tag} broke off: {e}") from e
+
+    # -- registry ----------------------------------------------------------------------------
+    def manifest(self, repository: str, tag: str) -> dict:
+        """The registry's manifest for ``repository:tag`` (``repository`` without the registry host)."""
+        url = f"http://{self.registry}/v2/{repository}/manifests/{tag}"
+        try:
+            r = requests.get(url, headers={"Accept": MANIFEST_TYPES}, timeout=10)
+            r.raise_for_status()
+        except requests.RequestException as e:
+            raise RegistryUnavailable(f"The registry at {self.registry} did not give the manifest of "
+                                      f"{repository}:{tag} ({e.__class__.__name__}).") from e
+        return r.json()
+
+    def registry_answers(self) -> bool:
+        try:
+            return "Docker-Distribution-Api-Version" in requests.get(
+                f"http://{self.registry}/v2/", timeout=3).headers
+        except requests.RequestException:
+            return False
+
+    # -- containers --------------------------------------------------------------------------
+    def run(self, image: str, labels: dict[str, str], ports: dict[str, Any] | None = None,
+            command: list[str] | None = None) -> str:
+        """Start a detached container and return its id. Never privileged, no host mounts."""
+        with translated(f"start a container from {image}"):
+            return self.client.containers.run(image, command=command, detach=True, labels=labels,
+                                               ports=ports or {}).id
+
+    def inspect_container(self, cid: str, size: bool = False) -> dict:
+        with translated("inspect a container"):
+            if size:
+                found = self.api.containers(all=True, filters={"id": cid}, size=True)
+                if found:
+                    return found[0]
+            return self.api.inspect_container(cid)
+
+    def logs(self, cid: str) -> str:
+        with translated("read a container's logs"):
+            return self.api.logs(cid).decode(errors="replace")
+
+    def exec(self, cid: str, command: list[str]) -> tuple[int, str]:
+        with translated("run a command in a container"):
+            code, out = self.client.containers.get(cid).exec_run(command)
+            return code, out.decode(errors="replace")
+
+    def diff(self, cid: str) -> list[dict]:
+        with translated("diff a container"):
+            return self.api.diff(cid) or []
+
+    def containers(self, label: str) -> list[dict]:
+        with translated("list containers"):
+            return self.api.containers(all=True, filters={"label": label})
+
+    def remove_container(self, cid: str) -> None:
+        with translated("remove a container"), contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_container(cid, force=True)
+
+    def http_get(self, url: str, timeout: float = 2.0) -> tuple[int, str]:
+        """GET ``url`` from the host; connection errors propagate for the caller's retry loop."""
+        r = requests.get(url, timeout=timeout)
+        return r.status_code, r.text

@@ -1,0 +1,66 @@
+"""The lab's exceptions: one base class, one subclass per thing a learner can do about it."""
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Base of every error the lab raises on purpose.
+
+    The message says what went wrong and ends with what to do next; the original exception,
+    if any, is kept as ``__cause__``.
+    """
+
+    fix = "Read the message above, fix the cause, then run the cell again."
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        if fix:
+            self.fix = fix
+        super().__init__(f"{problem}\n  What to do: {self.fix}")
+
+
+class EngineUnavailable(LabError):
+    """No Docker engine answers, or it refuses the conversation."""
+
+    fix = "Start Docker (in this repository: `make up`), or point DOCKER_HOST at a running engine."
+
+
+class RegistryUnavailable(LabError):
+    """The registry does not answer, or refuses a push."""
+
+    fix = "Start the lab's registry with `make up`, or set LAYER_LAB_REGISTRY to one that runs."
+
+
+class BadInput(LabError):
+    """An argument the lab was given cannot be used (a tag, a message, a Dockerfile)."""
+
+
+class BuildFailed(LabError):
+    """A Dockerfile step failed; carries the step, its instruction and the last lines of its output."""
+
+    def __init__(self, step: int | None, instruction: str | None, message: str, log_tail: list[str]):
+        self.step, self.instruction, self.message, self.log_tail = step, instruction, message, log_tail
+        where = f"Step {step} ({instruction})" if step else "The build"
+        tail = "".join(f"\n    | {line}" for line in log_tail)
+        super().__init__(f"{where} failed: {message}{tail}",
+                         "Fix that line of the Dockerfile (or the file it uses), then build again.")
+
+
+class PushFailed(LabError):
+    """The engine reported an error inside the push stream."""
+
+    fix = "Check that the registry runs (`make up`) and that you may push to that repository."
+
+
+class ImageMissing(LabError):
+    """An image the lab needs is not on the engine."""
+
+    fix = "Build it first (run the notebook from the top), or run `make up` for the base image."
+
+
+class ContainerFailed(LabError):
+    """The app container exited or never answered; carries its logs."""
+
+    def __init__(self, problem: str, logs: str):
+        self.logs = logs
+        tail = "".join(f"\n    | {line}" for line in logs.splitlines()[-8:])
+        super().__init__(f"{problem}{tail}", "Read the container's log lines above, fix app.py, then build again.")

@@ -1,0 +1,186 @@
+"""The one object a notebook talks to: a connected engine, a registry, a base image and a workspace."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import containers, settings
+from .build import BuildReport, join_layers, parse_build_stream
+from .containers import App, Changes, parse_diff
+from .engine import Engine
+from .errors import BadInput, ImageMissing
+from .layers import History, parse_history
+from .registry import PushReport, join_manifest, parse_push_stream
+from .workspace import Workspace, lab_dockerfile
+
+LABEL = "layer-lab"
+"""The one label on everything the lab creates; its value is the workspace's name."""
+APP_IMAGE = "python-hello-world"
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+@dataclass
+class Cleaned:
+    """What a cleanup removed."""
+
+    containers: int
+    images: int
+
+
+class Lab:
+    """The lab's engine, registry, base image and workspace, with one method per workshop action.
+
+    Everything it creates carries the label ``layer-lab=<workspace name>``; `cleanup` removes
+    what carries it and nothing else.
+    """
+
+    def __init__(self, engine: Engine, config: settings.Settings, workspace: Workspace):
+        self.engine, self.settings, self.workspace = engine, config, workspace
+        self.labels = {LABEL: workspace.name}
+
+    def __repr__(self) -> str:
+        return f"<Lab workspace={self.workspace.name} base={self.base_image} registry={self.registry}>"
+
+    @property
+    def base_image(self) -> str:
+        return self.settings.base_image
+
+    @property
+    def registry(self) -> str:
+        return self.settings.registry
+
+    def about(self) -> dict[str, str]:
+        """What the lab is connected to, for the notebook's first output."""
+        version = self.engine.version()
+        info = self.engine.info()
+        return {"engine": f"Docker Engine {version['Version']} (API {version['ApiVersion']})",
+                "storage driver": info.get("Driver", "?"),
+                "builder": "classic (docker SDK)",
+                "registry": f"{self.registry} ({'answering' if self.engine.registry_answers() else 'NOT answering'})",
+                "base image": f"{self.base_image} ({self.settings.base_reason})",
+                "workspace": str(self.workspace.path)}
+
+    # -- files -------------------------------------------------------------------------------
+    def write_app(self, message: str = "hello world!", filename: str = "app.py") -> str:
+        """Write the Flask app answering ``message`` and return its text."""
+        return self.workspace.write_app(message, filename).read_text()
+
+    def write_dockerfile(self, text: str | None = None, filename: str = "Dockerfile", app: str = "app.py") -> str:
+        """Write a Dockerfile (by default the workshop's four lines for ``app``) and return its text."""
+        text = text if text is not None else lab_dockerfile(self.base_image, app)
+        return self.workspace.write(filename, text).read_text()
+
+    # -- images ------------------------------------------------------------------------------
+    def image(self, tag: str, name: str = APP_IMAGE) -> str:
+        """The workspace's local name for an image, like the workshop's ``<dockerid>/name:tag``.
+
+        Raises:
+            BadInput: ``tag`` or ``name`` is not a valid Docker tag or repository name.
+        """
+        if not _TAG.match(tag):
+            raise BadInput(f"{tag!r} is not a valid image tag.", "Use letters, digits, '_', '.' or '-', e.g. 'v2'.")
+        if not _NAME.match(name):
+            raise BadInput(f"{name!r} is not a valid image name.", "Use lower-case letters, digits and '-', "
+                           "e.g. 'python-hello-world'.")
+        return f"{self.workspace.name}/{name}:{tag}"
+
+    def build(self, tag: str, name: str = APP_IMAGE, dockerfile: str = "Dockerfile",
+              nocache: bool = False) -> BuildReport:
+        """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
+
+        Raises:
+            BuildFailed: a step failed (the error names it and shows its last output lines).
+        """
+        image = self.image(tag, name)
+        events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache)
+        report = parse_build_stream(image, events)
+        return join_layers(report, self.history(image))
+
+    def history(self, image: str) -> History:
+        """The image's history like `docker image history`, sizes in bytes, with layer digests."""
+        return parse_history(image, self.engine.history(image), self.engine.inspect_image(image))
+
+    def push(self, image: str) -> PushReport:
+        """Tag ``image`` for the registry, push it, and report what happened to each layer.
+
+        Raises:
+            PushFailed: the engine reported an error inside the push stream.
+            RegistryUnavailable: the registry did not answer.
+        """
+        name, tag = image.rsplit(":", 1)
+        repository = f"{self.registry}/{name}"
+        self.engine.tag(image, repository, tag)
+        report = parse_push_stream(repository, tag, self.engine.push(repository, tag))
+        layers = self.engine.inspect_image(image)["RootFS"]["Layers"]
+        return join_manifest(report, layers, self.engine.manifest(name, tag))
+
+    # -- containers --------------------------------------------------------------------------
+    def run(self, image: str, port: int = 5001) -> App:
+        """Run the app from ``image`` with host ``port`` mapped to its port 5000; wait until it answers."""
+        if not self.engine.has_image(image):
+            raise ImageMissing(f"There is no image {image} yet.")
+        return containers.start(self.engine, image, self.labels, port)
+
+    def get(self, app: App, path: str = "/") -> str:
+        """GET ``path`` from the app, like ``curl``, and return the body."""
+        return self.engine.http_get(app.url + path.lstrip("/"))[1]
+
+    def logs(self, app: App) -> str:
+        return self.engine.logs(app.id)
+
+    def exec(self, app: App, *command: str) -> str:
+        """Run ``command`` inside the app's container (no shell) and return its output."""
+        code, out = self.engine.exec(app.id, list(command))
+        if code:
+            raise BadInput(f"{' '.join(command)!r} exited with code {code} in the container: {out.strip()}")
+        return out
+
+    def diff(self, app: App) -> Changes:
+        """What the container changed on top of its image (`docker diff`)."""
+        return parse_diff(app.id, self.engine.diff(app.id))
+
+    def sizes(self, app: App) -> dict[str, int]:
+        """Bytes in the container's own read/write layer and in its whole view of the file system."""
+        found = self.engine.inspect_container(app.id, size=True)
+        return {"size_rw": found.get("SizeRw", 0), "size_root_fs": found.get("SizeRootFs", 0)}
+
+    def stop(self, app: App) -> None:
+        """Stop and remove the app's container."""
+        self.engine.remove_container(app.id)
+
+    # -- cleanup -----------------------------------------------------------------------------
+    def cleanup(self, all_workspaces: bool = False) -> Cleaned:
+        """Remove the containers and images the lab created in this workspace (or in all of them).
+
+        Only objects carrying the lab's label are touched; an image also tagged by someone else
+        keeps those other tags and so survives.
+        """
+        label = LABEL if all_workspaces else f"{LABEL}={self.workspace.name}"
+        found = self.engine.containers(label)
+        for c in found:
+            self.engine.remove_container(c["Id"])
+        images = sorted(self.engine.images(label), key=lambda i: i.get("Created", 0), reverse=True)
+        for img in images:
+            ws = (img.get("Labels") or {}).get(LABEL, "")
+            ours = [t for t in img.get("RepoTags") or [] if t.split("/")[-2:-1] == [ws] or t.startswith(f"{ws}/")]
+            others = [t for t in img.get("RepoTags") or [] if t not in ours and t != "<none>:<none>"]
+            for ref in ours if others else ours or [img["Id"]]:
+                self.engine.remove_image(ref)
+        return Cleaned(len(found), len(images))
+
+
+def connect(workspace: str | None = None) -> Lab:
+    """Connect to the engine the docker CLI would use and open a fresh workspace.
+
+    Args:
+        workspace: reuse the workspace of this name instead of making a new one.
+
+    Raises:
+        EngineUnavailable: no engine answers (the message says how to start one).
+    """
+    from .notebook import install_error_display
+
+    install_error_display()
+    config = settings.load()
+    return Lab(Engine(config.registry), config, Workspace(name=workspace))

@@ -1,0 +1,134 @@
+"""Image history and layers: what `docker image history` shows, with each layer's digest."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .report import FrameReport
+
+_NOP = "/bin/sh -c #(nop) "
+
+
+def instruction_of(created_by: str) -> str:
+    """The Dockerfile line a history entry came from (``#(nop)`` and shell prefixes removed)."""
+    text = created_by.strip()
+    if text.startswith(_NOP):
+        return re.sub(r"\s+", " ", text[len(_NOP):]).strip()
+    if text.startswith("/bin/sh -c "):
+        return "RUN " + text[len("/bin/sh -c "):]
+    return text
+
+
+def makes_layer(created_by: str, size: int) -> bool:
+    """Whether a classic-builder history entry added a file-system layer.
+
+    Metadata steps (``#(nop)`` CMD, ENV, LABEL, ...) do not; RUN, COPY, ADD and imports do.
+    """
+    if size > 0:
+        return True
+    instruction = instruction_of(created_by)
+    return not created_by.strip().startswith(_NOP) or instruction.startswith(("COPY", "ADD"))
+
+
+@dataclass
+class HistoryRow:
+    """One entry of an image's history, newest first, like `docker image history`."""
+
+    id: str
+    created: int
+    created_by: str
+    instruction: str
+    size: int
+    comment: str
+    tags: list[str]
+    diff_id: str | None
+    """The layer's content digest (from the image's RootFS), or None for metadata-only steps."""
+
+
+@dataclass(repr=False)
+class History(FrameReport):
+    """The history of one image; ``layers`` lists its layer digests, base first."""
+
+    image: str
+    rows: list[HistoryRow]
+    layers: list[str] = field(default_factory=list)
+    record = HistoryRow
+
+    @property
+    def title(self) -> str:
+        return f"history of {self.image}"
+
+    @property
+    def size(self) -> int:
+        return sum(r.size for r in self.rows)
+
+    def by_id(self) -> dict[str, HistoryRow]:
+        return {r.id: r for r in self.rows if r.id != "<missing>"}
+
+
+def parse_history(image: str, history: list[dict], inspect: dict) -> History:
+    """Join the engine's history of ``image`` with its RootFS layers.
+
+    Args:
+        image: the name shown in the report.
+        history: what the engine's ``/images/{name}/history`` returned (newest first).
+        inspect: what ``/images/{name}/json`` returned.
+
+    Returns:
+        A `History`; ``diff_id`` is set on each row that made a layer when the count of such rows
+        equals the count of layers, and left None otherwise rather than guessed.
+    """
+    layers = list(inspect.get("RootFS", {}).get("Layers") or [])
+    made = [makes_layer(h.get("CreatedBy", ""), h.get("Size", 0)) for h in history]
+    digests = iter(reversed(layers)) if sum(made) == len(layers) else iter(())
+    rows = []
+    for h, has_layer in zip(history, made):
+        rows.append(HistoryRow(
+            id=h.get("Id", "<missing>"), created=h.get("Created", 0), created_by=h.get("CreatedBy", ""),
+            instruction=instruction_of(h.get("CreatedBy", "")) or h.get("Comment", ""),
+            size=h.get("Size", 0), comment=h.get("Comment", ""), tags=h.get("Tags") or [],
+            diff_id=next(digests, None) if has_layer else None))
+    return History(image=image, rows=rows, layers=layers)
+
+
+@dataclass
+class SharedLayer:
+    """One layer digest and which of the compared images hold it."""
+
+    diff_id: str
+    size: int
+    instruction: str
+    images: list[str]
+    shared: bool
+
+
+@dataclass(repr=False)
+class Sharing(FrameReport):
+    """Layers of several images compared by digest: what is stored once and used by all."""
+
+    rows: list[SharedLayer]
+    record = SharedLayer
+    title: str = "layers by digest"
+
+    @property
+    def shared_bytes(self) -> int:
+        return sum(r.size for r in self.rows if r.shared)
+
+    @property
+    def unique_bytes(self) -> int:
+        return sum(r.size for r in self.rows if not r.shared)
+
+
+def compare(histories: list[History]) -> Sharing:
+    """Which layers the images of ``histories`` share, by layer digest, base first."""
+    rows: dict[str, SharedLayer] = {}
+    for h in histories:
+        for r in reversed(h.rows):
+            if r.diff_id is None:
+                continue
+            row = rows.setdefault(r.diff_id, SharedLayer(r.diff_id, r.size, r.instruction, [], False))
+            if h.image not in row.images:
+                row.images.append(h.image)
+    for row in rows.values():
+        row.shared = len(row.images) > 1
+    return Sharing(rows=list(rows.values()))

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Bring up what the lab needs: a Docker engine, a registry on loopback and a Python base image.
+
+Idempotent: whatever already answers is used as it is, so a second run only checks.
+Standard library only, so it runs before the lab's virtual environment exists.
+Writes what it chose to `.lab/lab.json`, which `helpers.connect()` reads.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("LAYER_LAB_STATE", ROOT / ".lab"))
+OFFICIAL_BASE = "python:3.11-slim"
+LOCAL_BASE = "layer-lab/python:3.11-bookworm"
+BASE_LABEL = "layer-lab.role=base"
+CA_IN_IMAGE = "/usr/local/share/layer-lab/ca-bundle.crt"
+APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+
+
+class UpError(Exception):
+    """A bring-up step failed; the message names the cause and the fix."""
+
+
+def say(msg: str) -> None:
+    print(f"[lab-up] {msg}", flush=True)
+
+
+def run(*cmd: str, check: bool = True, timeout: float | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, text=True, capture_output=True, timeout=timeout, **kw)
+
+
+def docker(*args: str, **kw) -> subprocess.CompletedProcess:
+    return run("docker", *args, **kw)
+
+
+# --- engine -------------------------------------------------------------------------------------
+
+def engine_answers() -> bool:
+    try:
+        return docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def apt_install(*packages: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise UpError(f"{' '.join(packages)} is missing and cannot be installed here (needs apt-get as root). "
+                      f"Install it, then run `make up` again.")
+    say(f"installing {' '.join(packages)} with apt-get ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run("apt-get", "update", "-qq", env=env)
+    run("apt-get", "install", "-y", "-qq", *packages, env=env)
+
+
+def start_detached(cmd: list[str], log: Path) -> None:
+    """Start a daemon in its own session so it outlives this script."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+
+
+def wait_for(check, what: str, seconds: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    tail = ""
+    if log and log.exists():
+        tail = "\n  last log lines:\n    " + "\n    ".join(log.read_text(errors="replace").splitlines()[-5:])
+    raise UpError(f"{what} did not answer within {seconds:.0f} s.{tail}")
+
+
+def ensure_engine() -> str:
+    if engine_answers():
+        return "an engine was already answering (DOCKER_HOST or the local socket)"
+    if os.environ.get("DOCKER_HOST"):
+        raise UpError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer. Start that engine, "
+                      "or unset DOCKER_HOST to use a local one.")
+    if sys.platform != "linux" or os.geteuid() != 0:
+        raise UpError("No Docker engine answers. Start Docker Desktop (or `sudo systemctl start docker`), "
+                      "then run `make up` again.")
+    if not shutil.which("dockerd"):
+        apt_install("docker.io")
+    log = STATE / "dockerd.log"
+    say("starting dockerd in the background ...")
+    start_detached(["dockerd"], log)
+    wait_for(engine_answers, "dockerd", 60, log)
+    return "started Debian's dockerd (no engine was answering)"
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+def registry_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
+            return "Docker-Distribution-Api-Version" in r.headers
+    except urllib.error.HTTPError as e:  # 401 is a registry too, but one that wants credentials
+        return "Docker-Distribution-Api-Version" in e.headers
+    except OSError:
+        return False
+
+
+def port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+def ensure_registry(port: int) -> str:
+    if registry_answers(port):
+        return f"a registry was already answering on 127.0.0.1:{port}"
+    if port_busy(port):
+        raise UpError(f"Port {port} is busy with something that is not a Docker registry. "
+                      f"Free it, or pick another port: LAYER_LAB_REGISTRY_PORT=5050 make up")
+    if not shutil.which("docker-registry") and sys.platform == "linux" and os.geteuid() == 0:
+        try:
+            apt_install("docker-registry")
+        except subprocess.CalledProcessError:
+            pass
+    if shutil.which("docker-registry"):
+        home = STATE / "registry"
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        config = home / "config.yml"
+        config.write_text(REGISTRY_CONFIG.format(root=home / "data", port=port))
+        say(f"starting a registry on 127.0.0.1:{port} ...")
+        start_detached(["docker-registry", "serve", str(config)], home / "registry.log")
+        wait_for(lambda: registry_answers(port), "the registry", 30, home / "registry.log")
+        return f"started Debian's docker-registry on 127.0.0.1:{port}, storing in {home / 'data'}"
+    result = docker("run", "-d", "--restart=unless-stopped", "--label", "layer-lab.role=registry",
+                    "-p", f"127.0.0.1:{port}:5000", "--name", "layer-lab-registry", "registry:2",
+                    check=False)
+    if result.returncode != 0:
+        raise UpError("No registry could be started: neither Debian's docker-registry nor the registry:2 "
+                      f"image is available ({result.stderr.strip()[:200]}).")
+    wait_for(lambda: registry_answers(port), "the registry container", 30)
+    return f"started the registry:2 image on 127.0.0.1:{port}"
+
+
+# --- base image ---------------------------------------------------------------------------------
+
+def image_labels(name: str) -> dict | None:
+    r = docker("image", "inspect", "--format", "{{json .Config.Labels}}", name, check=False)
+    return json.loads(r.stdout or "null") or {} if r.returncode == 0 else None
+
+
+def default_ca_bundle() -> Path | None:
+    """The CA bundle pip on this host trusts, if it names one (how TLS-intercepting proxies are trusted)."""
+    if os.environ.get("LAYER_LAB_CA_BUNDLE"):
+        path = Path(os.environ["LAYER_LAB_CA_BUNDLE"])
+        if not path.is_file():
+            raise UpError(f"LAYER_LAB_CA_BUNDLE={path} is not a file. Point it at a PEM bundle, or unset it.")
+        return path
+    cert = os.environ.get("PIP_CERT")
+    if not cert:
+        r = run(sys.executable, "-m", "pip", "config", "get", "global.cert", check=False)
+        cert = r.stdout.strip() if r.returncode == 0 else ""
+    return Path(cert) if cert and Path(cert).is_file() else None
+
+
+def build_local_base(ca: Path | None, ca_sum: str) -> None:
+    if not shutil.which("mmdebstrap"):
+        apt_install("mmdebstrap")
+    if not APT_SOURCES.is_file():
+        raise UpError(f"{APT_SOURCES} is missing: mmdebstrap needs the host's apt sources to build the base.")
+    tar = STATE / "base-rootfs.tar"
+    tar.parent.mkdir(parents=True, exist_ok=True)
+    hooks = []
+    if ca:
+        hooks = [f"--customize-hook=mkdir -p \"$1{Path(CA_IN_IMAGE).parent}\"",
+                 f"--customize-hook=cp {ca} \"$1{CA_IN_IMAGE}\""]
+    say("building a Debian Python base image with mmdebstrap (about a minute) ...")
+    excludes = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("man", "doc", "locale", "info")]
+    with open(APT_SOURCES) as sources:
+        r = subprocess.run(["mmdebstrap", "--variant=minbase", "--quiet",
+                            "--include=python3,python3-pip,python-is-python3,ca-certificates",
+                            *excludes, *hooks, "bookworm", str(tar), "-"],
+                           stdin=sources, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = "\n    ".join(r.stderr.strip().splitlines()[-5:])
+        raise UpError(f"mmdebstrap could not build the base image:\n    {tail}\n"
+                      "  Check that apt-get works on this host, then run `make up` again.")
+    changes = ["ENV PIP_BREAK_SYSTEM_PACKAGES=1", "ENV PIP_ROOT_USER_ACTION=ignore",
+               "ENV PIP_NO_CACHE_DIR=1", "ENV PIP_DISABLE_PIP_VERSION_CHECK=1",
+               'CMD ["python3"]', f"LABEL {BASE_LABEL} layer-lab.ca-sha256={ca_sum}"]
+    if ca:
+        changes.insert(0, f"ENV PIP_CERT={CA_IN_IMAGE} REQUESTS_CA_BUNDLE={CA_IN_IMAGE}")
+    args = [a for c in changes for a in ("--change", c)]
+    try:
+        docker("import", *args, str(tar), LOCAL_BASE)
+    finally:
+        tar.unlink(missing_ok=True)
+
+
+def wrap_official_base(ca: Path, ca_sum: str) -> None:
+    """The official image plus the CA bundle, for learners behind a TLS-intercepting proxy."""
+    ctx = STATE / "base-context"
+    ctx.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ca, ctx / "ca-bundle.crt")
+    (ctx / "Dockerfile").write_text(
+        f"FROM {OFFICIAL_BASE}\nCOPY ca-bundle.crt {CA_IN_IMAGE}\n"
+        f"ENV PIP_CERT={CA_IN_IMAGE} REQUESTS_CA_BUNDLE={CA_IN_IMAGE}\n"
+        f"LABEL {BASE_LABEL} layer-lab.ca-sha256={ca_sum}\n")
+    docker("build", "-q", "-t", LOCAL_BASE, str(ctx))
+
+
+def ensure_base() -> tuple[str, str]:
+    wanted = os.environ.get("LAYER_LAB_BASE")
+    if wanted:
+        if image_labels(wanted) is None and docker("pull", wanted, check=False, timeout=600).returncode != 0:
+            raise UpError(f"LAYER_LAB_BASE={wanted} is not on the engine and cannot be pulled. "
+                          "Pull or build it first, or unset LAYER_LAB_BASE.")
+        return wanted, "LAYER_LAB_BASE names it"
+    ca = default_ca_bundle()
+    ca_sum = hashlib.sha256(ca.read_bytes()).hexdigest()[:16] if ca else "none"
+    labels = image_labels(LOCAL_BASE)
+    if labels is not None and labels.get("layer-lab.ca-sha256") == ca_sum:
+        return LOCAL_BASE, "built earlier by `make up` (kept: same CA bundle)"
+    have_official = image_labels(OFFICIAL_BASE) is not None or \
+        docker("pull", OFFICIAL_BASE, check=False, timeout=300).returncode == 0
+    if have_official and not ca:
+        return OFFICIAL_BASE, "the official Python image is available"
+    if have_official:
+        wrap_official_base(ca, ca_sum)
+        return LOCAL_BASE, f"the official Python image plus the CA bundle {ca}"
+    build_local_base(ca, ca_sum)
+    why = "Docker Hub is not reachable, so a Debian Python base was built with mmdebstrap"
+    return LOCAL_BASE, why + (f", trusting the CA bundle {ca}" if ca else "")
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LAYER_LAB_REGISTRY_PORT", 5000)),
+                        help="registry port on 127.0.0.1 (default 5000, or LAYER_LAB_REGISTRY_PORT)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    try:
+        engine = ensure_engine()
+        say(f"engine: {engine}")
+        registry = ensure_registry(args.port)
+        say(f"registry: {registry}")
+        base, why = ensure_base()
+        say(f"base image: {base} ({why})")
+    except subprocess.CalledProcessError as e:
+        cmd = " ".join(map(str, e.cmd))[:120]
+        say(f"FAILED: `{cmd}` exited {e.returncode}: {(e.stderr or '').strip()[-300:]}")
+        return 1
+    except UpError as e:
+        say(f"FAILED: {e}")
+        return 1
+    STATE.mkdir(parents=True, exist_ok=True)
+    state = {"registry": f"localhost:{args.port}", "base_image": base, "base_reason": why,
+             "engine": engine, "registry_note": registry}
+    (STATE / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
+    say(f"ready in {time.monotonic() - started:.1f} s (state in {STATE / 'lab.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
