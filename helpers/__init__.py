@@ -1,12 +1,12 @@
 """layer-lab helpers: build, run, push and inspect Docker images for real, as tables and charts."""
 from .build import BuildReport, BuildStep
 from .containers import App, Changes
-from .errors import (BadInput, BuildFailed, ContainerFailed, EngineUnavailable, ImageMissing, LabError,
+from .errors import (BadDockerfile, BadInput, BuildFailed, ContainerFailed, EngineUnavailable, ImageMissing, LabError,
                      PushFailed, RegistryUnavailable)
 from .lab import Lab, connect
 from .layers import History, Sharing, compare
 from .registry import PushReport
 
-__all__ = ["App", "BadInput", "BuildFailed", "BuildReport", "BuildStep", "Changes", "ContainerFailed",
+__all__ = ["App", "BadDockerfile", "BadInput", "BuildFailed", "BuildReport", "BuildStep", "Changes", "ContainerFailed",
            "EngineUnavailable", "History", "ImageMissing", "Lab", "LabError", "PushFailed", "PushReport",
            "RegistryUnavailable", "Sharing", "compare", "connect"]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .engine import Event
-from .errors import BuildFailed
+from .errors import BuildFailed, ImageMissing
 from .layers import History
 from .report import FrameReport
 
@@ -97,6 +97,9 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
             if "error" in chunk or "errorDetail" in chunk:
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error", "")
                 last = steps[-1] if steps else None
+                if last and last.step == 1 and last.instruction.upper().startswith("FROM "):
+                    raise ImageMissing(f"The base image of `{last.instruction}` is not on the engine and "
+                                       f"cannot be pulled: {message.strip()}")
                 raise BuildFailed(last and last.step, last and last.instruction, message.strip(),
                                   (last.output if last else [])[-8:])
             image_id = (chunk.get("aux") or {}).get("ID", image_id)

@@ -14,7 +14,7 @@ import docker
 import docker.errors
 import requests
 
-from .errors import EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
+from .errors import BadDockerfile, EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
 
 Event = tuple[float, dict]
 """One chunk of an engine stream with the seconds since the call began when it arrived."""
@@ -35,6 +35,8 @@ def translated(action: str) -> Iterator[None]:
     except docker.errors.ImageNotFound as e:
         raise ImageMissing(f"While trying to {action}: {e.explanation}") from e
     except docker.errors.APIError as e:
+        if "dockerfile parse error" in str(e.explanation):
+            raise BadDockerfile(f"The Dockerfile does not parse: {e.explanation.split('error ', 1)[-1]}.") from e
         raise LabError(f"The engine refused to {action}: {e.explanation or e}") from e
     except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
         raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e

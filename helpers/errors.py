@@ -34,6 +34,12 @@ class BadInput(LabError):
     """An argument the lab was given cannot be used (a tag, a message, a Dockerfile)."""
 
 
+class BadDockerfile(BadInput):
+    """The engine could not parse the Dockerfile."""
+
+    fix = "Correct that line of the Dockerfile (FROM, RUN, CMD, COPY, ... then its arguments), then build again."
+
+
 class BuildFailed(LabError):
     """A Dockerfile step failed; carries the step, its instruction and the last lines of its output."""
 

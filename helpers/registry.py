@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .engine import Event
-from .errors import PushFailed
+from .errors import PushFailed, RegistryUnavailable
 from .report import FrameReport
 
 OUTCOMES = {"Pushed": "pushed", "Layer already exists": "exists"}
@@ -73,6 +73,8 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
         end = t
         if "error" in chunk or "errorDetail" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+            if "connection refused" in message or "no such host" in message:
+                raise RegistryUnavailable(f"The registry for {repository} does not answer: {message.strip()}")
             raise PushFailed(f"The push of {repository}:{tag} failed: {message.strip()}")
         status, layer = chunk.get("status", ""), chunk.get("id")
         digest = (chunk.get("aux") or {}).get("Digest", digest)

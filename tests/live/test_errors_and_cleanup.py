@@ -1,0 +1,111 @@
+"""Faults a learner can cause end in one short message; cleanup spares what the lab did not make."""
+from __future__ import annotations
+
+import docker
+import pytest
+
+import helpers
+from helpers.engine import Engine
+from helpers.lab import Lab
+from helpers.settings import Settings
+from helpers.workspace import Workspace
+from tests.throwaway import free_port
+
+pytestmark = pytest.mark.live
+
+
+def short(err: Exception) -> str:
+    text = str(err)
+    assert "What to do:" in text and len(text.splitlines()) <= 12 and "Traceback" not in text
+    return text
+
+
+def test_no_engine_names_the_fix(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(helpers.EngineUnavailable) as err:
+        Engine("localhost:5000")
+    assert "make up" in short(err.value) and err.value.__cause__ is not None
+
+
+def test_failing_run_step_names_step_command_and_output(lab):
+    lab.write_dockerfile(f"FROM {lab.base_image}\nRUN echo installing && pip install no-such-package-xyz-123\n",
+                         filename="Dockerfile.fails")
+    with pytest.raises(helpers.BuildFailed) as err:
+        lab.build("fails", dockerfile="Dockerfile.fails")
+    assert err.value.step == 2 and "no-such-package-xyz-123" in err.value.instruction
+    assert "installing" in err.value.log_tail or any("no-such-package" in x for x in err.value.log_tail)
+    short(err.value)
+
+
+def test_dockerfile_that_does_not_parse(lab):
+    lab.write_dockerfile(f"FROM {lab.base_image}\nRUNN pip install flask\n", filename="Dockerfile.typo")
+    with pytest.raises(helpers.BadDockerfile, match="unknown instruction: RUNN") as err:
+        lab.build("typo", dockerfile="Dockerfile.typo")
+    short(err.value)
+
+
+def test_missing_base_image(lab):
+    lab.write_dockerfile("FROM layer-lab/no-such-base:0\nRUN true\n", filename="Dockerfile.nobase")
+    with pytest.raises(helpers.ImageMissing, match="no-such-base") as err:
+        lab.build("nobase", dockerfile="Dockerfile.nobase")
+    short(err.value)
+
+
+def test_app_that_exits_at_start_shows_its_logs(lab):
+    lab.write_dockerfile(app="crash.py", filename="Dockerfile.crash")
+    lab.workspace.write("crash.py", "print('starting')\nraise SystemExit('boom: cannot start')\n")
+    lab.build("crash", dockerfile="Dockerfile.crash")
+    with pytest.raises(helpers.ContainerFailed) as err:
+        lab.run(lab.image("crash"))
+    assert "boom: cannot start" in err.value.logs
+    short(err.value)
+
+
+def test_registry_down(lab, engine):
+    down = Lab(engine, Settings(f"localhost:{free_port()}", lab.base_image, "tests"), lab.workspace)
+    lab.write_dockerfile()
+    lab.write_app()
+    lab.build("v1")
+    with pytest.raises(helpers.RegistryUnavailable, match="does not answer") as err:
+        down.push(lab.image("v1"))
+    short(err.value)
+
+
+def test_busy_port_is_replaced_and_said(lab):
+    lab.write_dockerfile()
+    lab.write_app()
+    lab.build("v1")
+    first = lab.run(lab.image("v1"))
+    second = lab.run(lab.image("v1"), port=first.host_port)
+    try:
+        assert second.host_port != first.host_port and "was busy" in second.note
+        assert lab.get(second) == "hello world!"
+    finally:
+        lab.stop(first)
+        lab.stop(second)
+
+
+def test_cleanup_removes_only_what_the_lab_labelled(engine, tmp_path):
+    client = docker.from_env()
+    lab = Lab(engine, Settings(engine.registry, helpers.settings.load().base_image, "tests"), Workspace())
+    (tmp_path / "Dockerfile").write_text(f"FROM {lab.base_image}\nRUN echo mine > /mine\n")
+    own_image, _ = client.images.build(path=str(tmp_path), tag=f"learner-own-{lab.workspace.name}:1", rm=True)
+    own_container = client.containers.create(own_image.id, command=["sleep", "60"])
+    lab.write_dockerfile()
+    lab.write_app()
+    lab.build("v1")
+    app = lab.run(lab.image("v1"))
+    kept_tag = f"learner-copy-{lab.workspace.name}:v1"
+    client.images.get(lab.image("v1")).tag(kept_tag)
+    try:
+        cleaned = lab.cleanup()
+        assert cleaned.containers == 1 and cleaned.images >= 1
+        assert not client.containers.list(all=True, filters={"id": app.id})
+        assert client.images.get(own_image.id).tags == [f"learner-own-{lab.workspace.name}:1"]
+        assert client.containers.get(own_container.id).status == "created"
+        assert client.images.get(kept_tag).tags == [kept_tag]
+        assert not client.images.list(name=lab.image("v1"))
+    finally:
+        own_container.remove(force=True)
+        client.images.remove(kept_tag)
+        client.images.remove(own_image.id)

@@ -1,0 +1,70 @@
+"""Record the engine payloads the unit tests parse: `python -m tests.record_data` with `make up` done.
+
+Builds, pushes and diffs the lab app for real and stores each raw stream or payload as JSON in
+tests/data/. Pushes to a throwaway registry, so the first push uploads every layer, and
+cleans up by label afterwards.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers.engine import Engine
+from helpers.lab import Lab
+from helpers.settings import Settings, load
+from helpers.workspace import Workspace
+from tests.throwaway import throwaway_registry
+
+DATA = Path(__file__).parent / "data"
+
+
+def save(name: str, payload) -> None:
+    (DATA / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    print("wrote", name)
+
+
+def main() -> None:
+    with throwaway_registry() as registry:
+        lab = Lab(Engine(registry), Settings(registry, load().base_image, "recording"), Workspace())
+        record(lab)
+
+
+def record(lab: Lab) -> None:
+    engine = lab.engine
+    meta = {"engine": engine.version()["Version"], "api": engine.version()["ApiVersion"], "base": lab.base_image}
+    save("meta", meta)
+    ws = lab.workspace
+    try:
+        lab.write_app("hello world!")
+        lab.write_dockerfile()
+        v1, v2 = lab.image("v1"), lab.image("v2")
+        save("build_v1_nocache", list(engine.build(str(ws.path), v1, lab.labels, nocache=True)))
+        save("history_v1", engine.history(v1))
+        save("inspect_v1", engine.inspect_image(v1))
+        lab.write_app("hello beautiful world!")
+        save("build_v2_after_change", list(engine.build(str(ws.path), v2, lab.labels)))
+        save("build_v2_all_cached", list(engine.build(str(ws.path), v2, lab.labels)))
+        save("history_v2", engine.history(v2))
+        save("inspect_v2", engine.inspect_image(v2))
+        for image, name in ((v1, "v1"), (v2, "v2")):
+            repo, tag = f"{lab.registry}/{image.rsplit(':', 1)[0]}", image.rsplit(":", 1)[1]
+            engine.tag(image, repo, tag)
+            events = [e for e in engine.push(repo, tag) if e[1].get("status") != "Pushing"][:40]
+            save(f"push_{name}", events)
+            save(f"manifest_{name}", engine.manifest(image.rsplit(":", 1)[0], tag))
+        other = f"{lab.registry}/{ws.name}-copy/python-hello-world"
+        engine.tag(v2, other, "v2")
+        save("push_v2_mounted", list(engine.push(other, "v2")))
+        save("push_missing_tag", list(engine.push(f"{lab.registry}/{ws.name}/nothing", "v9")))
+        ws.write("Dockerfile.fails", f"FROM {lab.base_image}\nRUN echo about to fail && exit 3\n")
+        save("build_run_fails", list(engine.build(str(ws.path), lab.image("bad"), lab.labels, "Dockerfile.fails")))
+        app = lab.run(v2)
+        lab.exec(app, "sh", "-c", "echo '# edited' >> /app.py && touch /tmp/new && rm /usr/bin/apt")
+        save("diff_app", engine.diff(app.id))
+    finally:
+        lab.cleanup()
+        engine.remove_image(f"{lab.registry}/{ws.name}-copy/python-hello-world:v2")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The classic builder's stream, parsed from recordings and from literal chunk lists."""
+from __future__ import annotations
+
+import pytest
+
+from helpers.build import join_layers, parse_build_stream
+from helpers.errors import BuildFailed
+from helpers.layers import parse_history
+from tests.conftest import load, recorded
+
+BUILDS = [n for n in recorded("build_") if n != "build_run_fails"]
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_every_recorded_build_parses_into_numbered_steps(name):
+    report = parse_build_stream(name, load(name))
+    assert [s.step for s in report.rows] == list(range(1, len(report.rows) + 1))
+    assert all(s.image_id and len(s.image_id) == 12 for s in report.rows)
+    assert report.image_id.startswith("sha256:")
+    assert all(0 <= s.seconds <= report.seconds for s in report.rows)
+    assert report.rows[0].instruction.startswith("FROM ") and report.rows[0].cached
+
+
+def test_cold_build_runs_every_step_after_from():
+    report = parse_build_stream("v1", load("build_v1_nocache"))
+    assert report.cached == [True, False, False, False, False]
+    assert [s.instruction.split()[0] for s in report.rows] == ["FROM", "RUN", "CMD", "COPY", "LABEL"]
+    assert any("flask" in line.lower() for line in report.step("RUN").output)
+
+
+def test_change_rebuilds_copy_and_reuses_run_and_cmd():
+    report = parse_build_stream("v2", load("build_v2_after_change"))
+    assert report.step("RUN").cached and report.step("CMD").cached
+    assert not report.step("COPY").cached
+
+
+def test_unchanged_rebuild_is_all_cache():
+    assert all(parse_build_stream("v2", load("build_v2_all_cached")).cached)
+
+
+def test_sizes_and_layer_digests_join_from_history():
+    report = join_layers(parse_build_stream("v1", load("build_v1_nocache")),
+                         parse_history("v1", load("history_v1"), load("inspect_v1")))
+    layers = load("inspect_v1")["RootFS"]["Layers"]
+    assert [s.diff_id for s in report.rows if s.diff_id] == layers
+    assert report.step("CMD").size == 0 and report.step("CMD").diff_id is None
+    assert report.step("RUN").size > 1_000_000
+    assert 0 < report.step("COPY").size < 1_000
+
+
+def test_failed_step_raises_with_its_step_command_and_output():
+    with pytest.raises(BuildFailed) as err:
+        parse_build_stream("bad", load("build_run_fails"))
+    assert err.value.step == 2
+    assert err.value.instruction == "RUN echo about to fail && exit 3"
+    assert err.value.log_tail == ["about to fail"]
+    assert "non-zero code: 3" in str(err.value) and "What to do" in str(err.value)
+
+
+def chunks(*texts):
+    return [(float(i), {"stream": t}) for i, t in enumerate(texts)]
+
+
+def test_empty_stream_gives_empty_report():
+    report = parse_build_stream("x", [])
+    assert report.rows == [] and report.image_id == ""
+
+
+def test_lines_split_across_chunks_and_back_to_back_lines():
+    report = parse_build_stream("x", chunks(
+        "Step 1/2 : FR", "OM base\n ---> 0123456789ab\nStep 2/2 : RUN true\n",
+        " ---> Using cache\n", "", " ---> ", "abcdefabcdef\n", "Successfully built abcdefabcdef\n"))
+    assert [(s.step, s.instruction, s.cached, s.image_id) for s in report.rows] == [
+        (1, "FROM base", True, "0123456789ab"), (2, "RUN true", True, "abcdefabcdef")]
+    assert report.image_id == "abcdefabcdef"
+
+
+def test_step_seconds_run_from_its_start_to_its_id_line():
+    report = parse_build_stream("x", chunks(
+        "Step 1/2 : FROM base\n", " ---> 0123456789ab\n", "Step 2/2 : RUN sleep 1\n",
+        " ---> Running in 111111111111\n", "working\n", " ---> abcdefabcdef\n"))
+    assert report.rows[1].seconds == 3.0
+    assert report.rows[1].output == ["working"]
