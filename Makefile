@@ -2,6 +2,7 @@
 #   make lab    set everything up and open JupyterLab on the start notebook
 #   make test   set everything up and run the whole test suite (unit, live, notebooks)
 #   make up     only bring up the engine, the registry and the base image
+#   make notebooks  re-run every notebook for real and store its outputs (after editing one)
 #   make clean  remove what the lab created on the engine (by its label) and the virtualenv
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ PY     := $(VENV)/bin/python
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test up venv clean
+.PHONY: lab test up venv notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +29,11 @@ lab: venv up
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/00-start-here.ipynb
 
 test: venv up
-	$(PY) -m pytest --nbval --nbval-current-env --sanitize-with tests/nbval-sanitize.cfg tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg tests notebooks $(PYTEST_ARGS)
+
+notebooks: venv up
+	$(PY) scripts/notebook_chrome.py
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]-*.ipynb
 
 clean:
 	-$(PY) -c "import helpers; print(helpers.connect().cleanup(all_workspaces=True))"

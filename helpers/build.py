@@ -46,8 +46,9 @@ class BuildReport(FrameReport):
 
     @property
     def title(self) -> str:
-        hits = sum(s.cached for s in self.rows)
-        return f"build of {self.tag}: {hits} of {len(self.rows)} steps from the cache, {self.seconds:.2f} s"
+        reused = sum(s.cached for s in self.rows)
+        return (f"build of {self.tag}: {len(self.rows) - reused} steps built, {reused} reused, "
+                f"{self.seconds:.2f} s")
 
     @property
     def cached(self) -> list[bool]:

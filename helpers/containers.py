@@ -23,6 +23,8 @@ class App:
     image: str
     host_port: int
     note: str
+    seconds: float = 0.0
+    """From asking the engine to start it until it first answered HTTP."""
 
     @property
     def url(self) -> str:
@@ -49,6 +51,7 @@ def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, 
     Raises:
         ContainerFailed: the container exited, or did not answer HTTP within ``wait`` seconds.
     """
+    started = time.monotonic()
     if port_free(port):
         binding, note = ("127.0.0.1", port), f"host port {port} -> container port 5000"
     else:
@@ -59,6 +62,7 @@ def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, 
         note = note.replace("a free one", f"port {host_port}")
     app = App(cid, image, host_port, note)
     wait_until_answering(engine, app, wait)
+    app.seconds = round(time.monotonic() - started, 3)
     return app
 
 
@@ -74,7 +78,7 @@ def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
             engine.http_get(app.url, timeout=1)
             return
         except requests.RequestException:
-            time.sleep(0.2)
+            time.sleep(0.05)
     raise ContainerFailed(f"The app from {app.image} did not answer at {app.url} within {wait:.0f} s.",
                           engine.logs(app.id))
 

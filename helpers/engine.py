@@ -6,6 +6,7 @@ live engine and on a recording. Engine and HTTP errors are translated into `LabE
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -123,22 +124,46 @@ class Engine:
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
             raise RegistryUnavailable(f"The push of {repository}:{tag} broke off: {e}") from e
 
-    # -- registry ----------------------------------------------------------------------------
+    # -- registry ---------------------------------------------------------------------------
+    @property
+    def registry_url(self) -> str:
+        """Base URL of the registry's API: plain HTTP on loopback, HTTPS elsewhere (Docker Hub's API host)."""
+        host = self.registry.partition("/")[0]
+        if host in ("docker.io", "index.docker.io"):
+            return "https://registry-1.docker.io"
+        local = host.startswith(("localhost", "127.")) or host == "[::1]" or host.startswith("[::1]:")
+        return f"{'http' if local else 'https'}://{host}"
+
     def manifest(self, repository: str, tag: str) -> dict:
-        """The registry's manifest for ``repository:tag`` (``repository`` without the registry host)."""
-        url = f"http://{self.registry}/v2/{repository}/manifests/{tag}"
+        """The registry's manifest for ``repository:tag`` (``repository`` without the registry host).
+
+        Registries that want a token (Docker Hub) get one with the credentials of `docker login`.
+        """
+        url = f"{self.registry_url}/v2/{repository}/manifests/{tag}"
         try:
             r = requests.get(url, headers={"Accept": MANIFEST_TYPES}, timeout=10)
+            if r.status_code == 401 and "Bearer" in r.headers.get("WWW-Authenticate", ""):
+                headers = {"Accept": MANIFEST_TYPES, "Authorization": f"Bearer {self._token(r)}"}
+                r = requests.get(url, headers=headers, timeout=10)
             r.raise_for_status()
         except requests.RequestException as e:
             raise RegistryUnavailable(f"The registry at {self.registry} did not give the manifest of "
                                       f"{repository}:{tag} ({e.__class__.__name__}).") from e
         return r.json()
 
+    def _token(self, challenge: requests.Response) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge.headers["WWW-Authenticate"]))
+        realm = params.pop("realm")
+        auth = self.api._auth_configs.resolve_authconfig(self.registry.partition("/")[0]) or {}
+        login = (auth["username"], auth["password"]) if auth.get("username") else None
+        r = requests.get(realm, params=params, auth=login, timeout=10)
+        r.raise_for_status()
+        return r.json().get("token") or r.json()["access_token"]
+
     def registry_answers(self) -> bool:
         try:
             return "Docker-Distribution-Api-Version" in requests.get(
-                f"http://{self.registry}/v2/", timeout=3).headers
+                f"{self.registry_url}/v2/", timeout=3).headers
         except requests.RequestException:
             return False
 

@@ -8,7 +8,7 @@ from . import containers, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
-from .errors import BadInput, ImageMissing
+from .errors import BadInput, ImageMissing, RegistryUnavailable
 from .layers import History, parse_history
 from .registry import PushReport, join_manifest, parse_push_stream
 from .workspace import Workspace, lab_dockerfile
@@ -61,6 +61,20 @@ class Lab:
                 "base image": f"{self.base_image} ({self.settings.base_reason})",
                 "workspace": str(self.workspace.path)}
 
+    def check(self) -> dict[str, str]:
+        """Check that the engine, the registry and the base image are ready.
+
+        Raises:
+            RegistryUnavailable: the registry does not answer.
+            ImageMissing: the base image is not on the engine.
+        """
+        self.engine.version()
+        if not self.engine.registry_answers():
+            raise RegistryUnavailable(f"The registry at {self.registry} does not answer.")
+        if not self.engine.has_image(self.base_image):
+            raise ImageMissing(f"The base image {self.base_image} is not on the engine.")
+        return {"engine": "ready", "registry": "ready", "base image": "ready"}
+
     # -- files -------------------------------------------------------------------------------
     def write_app(self, message: str = "hello world!", filename: str = "app.py") -> str:
         """Write the Flask app answering ``message`` and return its text."""
@@ -109,11 +123,18 @@ class Lab:
             RegistryUnavailable: the registry did not answer.
         """
         name, tag = image.rsplit(":", 1)
-        repository = f"{self.registry}/{name}"
+        path = self.registry_path(name)
+        repository = f"{self.registry.partition('/')[0]}/{path}"
         self.engine.tag(image, repository, tag)
         report = parse_push_stream(repository, tag, self.engine.push(repository, tag))
         layers = self.engine.inspect_image(image)["RootFS"]["Layers"]
-        return join_manifest(report, layers, self.engine.manifest(name, tag))
+        return join_manifest(report, layers, self.engine.manifest(path, tag))
+
+    def registry_path(self, name: str) -> str:
+        """Where ``name`` goes in the registry: under the registry's namespace if it names one
+        (``docker.io/alice`` puts ``lab-1a2b3c/python-hello-world`` at ``alice/python-hello-world``)."""
+        namespace = self.registry.partition("/")[2]
+        return f"{namespace}/{name.rsplit('/', 1)[-1]}" if namespace else name
 
     # -- containers --------------------------------------------------------------------------
     def run(self, image: str, port: int = 5001) -> App:

@@ -70,3 +70,18 @@ def test_environment_wins_over_the_state_file(monkeypatch, tmp_path):
     monkeypatch.setenv("LAYER_LAB_BASE", "python:3.12-slim")
     monkeypatch.setenv("LAYER_LAB_REGISTRY", "registry.example:443")
     assert settings.load() == settings.Settings("registry.example:443", "python:3.12-slim", "LAYER_LAB_BASE names it")
+
+
+@pytest.mark.parametrize("registry, url, path", [
+    ("localhost:5000", "http://localhost:5000", "lab-1/python-hello-world"),
+    ("127.0.0.1:5050", "http://127.0.0.1:5050", "lab-1/python-hello-world"),
+    ("docker.io/alice", "https://registry-1.docker.io", "alice/python-hello-world"),
+    ("registry.example:443/team", "https://registry.example:443", "team/python-hello-world"),
+])
+def test_registry_address_gives_api_url_and_repository_path(registry, url, path, workspace):
+    from helpers.engine import Engine
+    engine = Engine.__new__(Engine)
+    engine.registry = registry
+    lab = Lab(engine=engine, config=settings.Settings(registry, "base", "test"), workspace=workspace)
+    assert engine.registry_url == url
+    assert lab.registry_path("lab-1/python-hello-world") == path

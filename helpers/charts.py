@@ -1,0 +1,203 @@
+"""Charts of the lab's reports: layer sizes, cache hits, pushed bytes and shared bytes, as matplotlib figures."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .build import BuildReport
+from .layers import History, Sharing, compare
+from .registry import PushReport
+
+REUSED = "#6baed6"
+"""Blue: bytes or work reused (shared layers, cache hits, layers the registry already had)."""
+NEW = "#fd8d3c"
+"""Orange: bytes or work that was new (unique layers, rebuilt steps, uploaded layers)."""
+SHARED_HATCH = "//"
+MAX_CELL_TEXT_ROWS = 25
+MAX_COLUMN_LABELS = 12
+_LEGEND = dict(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+_DIGEST = re.compile(r"\b([0-9a-f]{7})[0-9a-f]{5,}\b")
+
+
+def _human(nbytes: int) -> str:
+    """``nbytes`` as the docker CLI shows sizes (1000-based): ``161 B``, ``4.9 MB``."""
+    if nbytes < 1000:
+        return f"{nbytes} B"
+    value = float(nbytes)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if round(value, 1) < 1000 or unit == "GB":
+            return f"{value:.1f} {unit}"
+
+
+def _short(text: str, width: int = 40) -> str:
+    """``text`` with long hex digests cut to 7 digits, then cut to ``width`` characters."""
+    text = _DIGEST.sub(r"\1…", text)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _name(image: str) -> str:
+    """An image's name without the workspace or registry in front: ``python-hello-world:v1``."""
+    return image.rsplit("/", 1)[-1]
+
+
+def _layer_name(row) -> str:
+    """What made a history row's layer; an imported base layer has no instruction of its own."""
+    return "(base image)" if row.comment.startswith("Imported") or not row.instruction else row.instruction
+
+
+def _axes(ax: Axes | None, rows: int) -> Axes:
+    """The caller's axes, or those of a new notebook-width figure tall enough for ``rows`` rows."""
+    if ax is not None:
+        return ax
+    height = min(max(3.5, 0.25 * rows + 1.5), 8)
+    return Figure(figsize=(8, height), layout="constrained").add_subplot()
+
+
+def layer_sizes(*histories: History, ax: Axes | None = None) -> Figure:
+    """One bar per layer of each image, base first, on a log scale; shared layers hatched.
+
+    Args:
+        *histories: the images to show, one group of bars each, in this order.
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    shared = {r.diff_id for r in compare(list(histories)).rows if r.shared}
+    rows, ys, y = [], [], 0.0
+    for h in histories:
+        for r in reversed(h.rows):
+            if r.diff_id is not None:
+                rows.append((h.image, r))
+                ys.append(y)
+                y += 1
+        y += 0.5
+    ax = _axes(ax, len(rows))
+    widths = [max(r.size, 1) / 1e6 for _, r in rows]
+    bars = ax.barh(ys, widths, color=[REUSED if r.diff_id in shared else NEW for _, r in rows])
+    for bar, (_, r) in zip(bars, rows):
+        bar.set_hatch(SHARED_HATCH if r.diff_id in shared else None)
+    ax.bar_label(bars, [_human(r.size) for _, r in rows], padding=3, fontsize=8)
+    ax.set_yticks(ys, [f"{_name(image)}: {_short(_layer_name(r))}" for image, r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(min(widths) / 3, max(widths) * 300)
+    ax.xaxis.set_major_formatter("{x:g}")
+    ax.set_xlabel("layer size (MB, uncompressed, log scale)")
+    ax.set_ylabel("image: step that made the layer")
+    ax.set_title("Layer sizes: the base layer dwarfs yours; shared ones are stored once")
+    ax.legend(handles=[Patch(facecolor=REUSED, hatch=SHARED_HATCH, label="shared"),
+                       Patch(facecolor=NEW, label="only in this image")], **_LEGEND)
+    return ax.figure
+
+
+def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
+    """A grid of Dockerfile steps by builds, coloured by whether each step came from the cache.
+
+    Each cell shows the seconds the step took (and its instruction, when the builds' Dockerfiles
+    differ); with more than 25 steps the cells carry no text and only some rows (and, past
+    12 builds, some columns) are labelled.
+
+    Args:
+        *builds: the builds to compare, one column each, in this order.
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    n = max(len(b.rows) for b in builds)
+    grid = np.ma.masked_all((n, len(builds)))
+    for col, b in enumerate(builds):
+        for row, s in enumerate(b.rows):
+            grid[row, col] = s.cached
+    ax = _axes(ax, n)
+    cmap = ListedColormap([NEW, REUSED]).with_extremes(bad="white")
+    ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    same = len({tuple(s.instruction for s in b.rows) for b in builds}) == 1
+    if n <= MAX_CELL_TEXT_ROWS:
+        for col, b in enumerate(builds):
+            for row, s in enumerate(b.rows):
+                text = f"{s.seconds:.2f} s" if same else f"{s.instruction.split()[0]} {s.seconds:.2f} s"
+                ax.text(col, row, text, ha="center", va="center", fontsize=8)
+    every = math.ceil(n / MAX_CELL_TEXT_ROWS)
+    steps = [next(b.rows[i] for b in builds if i < len(b.rows)) for i in range(0, n, every)]
+    labels = [f"{s.step}. {_short(s.instruction)}" if same else f"step {s.step}" for s in steps]
+    ax.set_yticks(range(0, n, every), labels, fontsize=8)
+    every = math.ceil(len(builds) / MAX_COLUMN_LABELS)
+    tilt = dict(rotation=45, ha="right", rotation_mode="anchor") if len(builds) > 4 else {}
+    ax.set_xticks(range(0, len(builds), every), [_name(b.tag) for b in builds[::every]], fontsize=8, **tilt)
+    ax.set_xticks(np.arange(len(builds) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=1)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("build (image tag)")
+    ax.set_ylabel("Dockerfile step")
+    ax.set_title("Build cache: once a step is rebuilt, every later step is rebuilt too")
+    ax.legend(handles=[Patch(facecolor=REUSED, label="from the cache"), Patch(facecolor=NEW, label="rebuilt")],
+              title="cell text: seconds" if n <= MAX_CELL_TEXT_ROWS else None, title_fontsize=8, **_LEGEND)
+    return ax.figure
+
+
+def _stacked(ax: Axes, names: list[str], first: list[int], second: list[int], labels: list[str],
+             first_style: dict, second_style: dict) -> None:
+    """One horizontal bar per name, ``first`` then ``second`` bytes (in MB), labelled at its end."""
+    a, b, ys = np.array(first) / 1e6, np.array(second) / 1e6, range(len(names))
+    ax.barh(ys, a, **first_style)
+    ax.bar_label(ax.barh(ys, b, left=a, **second_style), labels, padding=4, fontsize=8)
+    ax.set_yticks(ys, names)
+    ax.set_xlim(0, max((a + b).max(), 1e-6) * 1.6)
+    ax.invert_yaxis()
+    ax.legend(**_LEGEND)
+
+
+def push_bytes(*pushes: PushReport, ax: Axes | None = None) -> Figure:
+    """One bar per push: compressed bytes uploaded, then bytes the registry already had or mounted.
+
+    The scale is linear, so a few uploaded bytes make no visible bar; each bar's text gives them.
+
+    Args:
+        *pushes: the pushes to compare, one bar each, labelled by tag, in this order.
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    ax = _axes(ax, len(pushes))
+    _stacked(ax, [p.tag for p in pushes], [p.uploaded_bytes for p in pushes], [p.reused_bytes for p in pushes],
+             [f"uploaded {_human(p.uploaded_bytes)}, reused {_human(p.reused_bytes)}" for p in pushes],
+             dict(color=NEW, label="uploaded (pushed)"), dict(color=REUSED, label="reused (exists or mounted)"))
+    ax.set_xlabel("layer bytes (MB, compressed)")
+    ax.set_ylabel("push (tag)")
+    ax.set_title("Push: only new layers are uploaded; the registry reuses the rest")
+    return ax.figure
+
+
+def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
+    """One bar per image of a `Sharing` report: bytes in layers shared with the others, then its own.
+
+    Args:
+        sharing: what `compare` returned for the images.
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    images = list(dict.fromkeys(i for r in sharing.rows for i in r.images))
+    shared = [sum(r.size for r in sharing.rows if r.shared and i in r.images) for i in images]
+    unique = [sum(r.size for r in sharing.rows if not r.shared and i in r.images) for i in images]
+    ax = _axes(ax, len(images))
+    _stacked(ax, [_name(i) for i in images], shared, unique,
+             [f"shared {_human(s)}, unique {_human(u)}" for s, u in zip(shared, unique)],
+             dict(color=REUSED, hatch=SHARED_HATCH, label="in shared layers"),
+             dict(color=NEW, label="in layers only this image has"))
+    ax.set_xlabel("layer bytes (MB, uncompressed)")
+    ax.set_ylabel("image")
+    ax.set_title("Shared layers are stored once: each image adds only its unique bytes")
+    return ax.figure
