@@ -57,7 +57,11 @@ def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, 
     else:
         binding, note = ("127.0.0.1", None), f"host port {port} was busy, so Docker picked a free one"
     cid = engine.run(image, labels, ports={APP_PORT: binding})
-    host_port = int(engine.inspect_container(cid)["NetworkSettings"]["Ports"][APP_PORT][0]["HostPort"])
+    info = engine.inspect_container(cid)
+    mapped = (info["NetworkSettings"]["Ports"] or {}).get(APP_PORT)
+    if not mapped:  # the container has already exited, and its ports went with it
+        raise _exited(engine, cid, image, info["State"])
+    host_port = int(mapped[0]["HostPort"])
     if binding[1] is None:
         note = note.replace("a free one", f"port {host_port}")
     app = App(cid, image, host_port, note)
@@ -72,8 +76,7 @@ def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
     while time.monotonic() < deadline:
         state = engine.inspect_container(app.id)["State"]
         if not state["Running"]:
-            raise ContainerFailed(f"The container from {app.image} exited with code {state['ExitCode']} "
-                                  "before it answered.", engine.logs(app.id))
+            raise _exited(engine, app.id, app.image, state)
         try:
             engine.http_get(app.url, timeout=1)
             return
@@ -81,6 +84,11 @@ def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
             time.sleep(0.05)
     raise ContainerFailed(f"The app from {app.image} did not answer at {app.url} within {wait:.0f} s.",
                           engine.logs(app.id))
+
+
+def _exited(engine: Engine, cid: str, image: str, state: dict) -> ContainerFailed:
+    return ContainerFailed(f"The container from {image} exited with code {state['ExitCode']} before it answered.",
+                           engine.logs(cid))
 
 
 @dataclass
