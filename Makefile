@@ -2,7 +2,7 @@
 #   make lab    set everything up and open JupyterLab on the start notebook
 #   make test   set everything up and run the whole test suite (unit, live, notebooks)
 #   make up     only bring up the engine, the registry and the base image
-#   make notebooks  re-run every notebook for real and store its outputs (after editing one)
+#   make record re-run every notebook live, storing its outputs and its recording for replay
 #   make clean  remove what the lab created on the engine (by its label) and the virtualenv
 
 PYTHON ?= python3
@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test up venv notebooks clean
+.PHONY: lab test up venv record clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,17 @@ up:
 lab: venv up
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/00-start-here.ipynb
 
-test: venv up
-	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg tests notebooks $(PYTEST_ARGS)
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
+NO_ENGINE := LAYER_LAB_MODE=replay DOCKER_HOST=tcp://127.0.0.1:9
 
-notebooks: venv up
+# Live: unit, live and notebook tests on the real engine; then every notebook again in replay mode.
+test: venv up
+	$(PY) -m pytest $(NBVAL) tests notebooks $(PYTEST_ARGS)
+	$(NO_ENGINE) $(PY) -m pytest $(NBVAL) notebooks -p no:cacheprovider $(PYTEST_ARGS)
+
+record: venv up
 	$(PY) scripts/notebook_chrome.py
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]-*.ipynb
+	LAYER_LAB_MODE=record $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]-*.ipynb
 
 clean:
 	-$(PY) -c "import helpers; print(helpers.connect().cleanup(all_workspaces=True))"

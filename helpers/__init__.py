@@ -2,11 +2,11 @@
 from .build import BuildReport, BuildStep
 from .containers import App, Changes
 from .errors import (BadDockerfile, BadInput, BuildFailed, ContainerFailed, EngineUnavailable, ImageMissing, LabError,
-                     PushFailed, RegistryUnavailable)
+                     PushFailed, RecordingMissing, RegistryUnavailable)
 from .lab import Lab, connect
 from .layers import History, Sharing, compare
 from .registry import PushReport
 
 __all__ = ["App", "BadDockerfile", "BadInput", "BuildFailed", "BuildReport", "BuildStep", "Changes", "ContainerFailed",
-           "EngineUnavailable", "History", "ImageMissing", "Lab", "LabError", "PushFailed", "PushReport",
+           "EngineUnavailable", "History", "ImageMissing", "Lab", "LabError", "PushFailed", "PushReport", "RecordingMissing",
            "RegistryUnavailable", "Sharing", "compare", "connect"]

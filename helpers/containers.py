@@ -1,7 +1,6 @@
 """Containers: run the app with a port mapping, wait until it answers, and read what it changed."""
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 
@@ -34,15 +33,6 @@ class App:
         return f"<App {self.id[:12]} from {self.image} at {self.url}>"
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, wait: float = 30.0) -> App:
     """Run ``image`` detached, mapping its port 5000 to ``port`` on 127.0.0.1, and wait until it answers.
 
@@ -51,8 +41,8 @@ def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, 
     Raises:
         ContainerFailed: the container exited, or did not answer HTTP within ``wait`` seconds.
     """
-    started = time.monotonic()
-    if port_free(port):
+    started = engine.monotonic()
+    if engine.port_free(port):
         binding, note = ("127.0.0.1", port), f"host port {port} -> container port 5000"
     else:
         binding, note = ("127.0.0.1", None), f"host port {port} was busy, so Docker picked a free one"
@@ -66,14 +56,14 @@ def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, 
         note = note.replace("a free one", f"port {host_port}")
     app = App(cid, image, host_port, note)
     wait_until_answering(engine, app, wait)
-    app.seconds = round(time.monotonic() - started, 3)
+    app.seconds = round(engine.monotonic() - started, 3)
     return app
 
 
 def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
     """Poll the app's URL until it answers, the container exits, or ``wait`` seconds pass."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    deadline = engine.monotonic() + wait
+    while engine.monotonic() < deadline:
         state = engine.inspect_container(app.id)["State"]
         if not state["Running"]:
             raise _exited(engine, app.id, app.image, state)

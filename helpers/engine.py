@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -79,8 +80,24 @@ class Engine:
             return self.api.version()
 
     def info(self) -> dict:
+        """The engine's settings the lab shows (not the whole `docker info`, which names host paths)."""
         with translated("read its settings"):
-            return self.api.info()
+            info = self.api.info()
+        return {k: info.get(k) for k in ("ServerVersion", "Driver", "OSType", "Architecture")}
+
+    def monotonic(self) -> float:
+        """The clock the lab times containers with; an engine method so a replay repeats the times."""
+        return time.monotonic()
+
+    @staticmethod
+    def port_free(port: int) -> bool:
+        """Whether ``port`` on 127.0.0.1 can be bound on the machine the engine publishes ports on."""
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
 
     # -- images ------------------------------------------------------------------------------
     def build(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",

@@ -63,6 +63,12 @@ class ImageMissing(LabError):
     fix = "Build it first (run the notebook from the top), or run `make up` for the base image."
 
 
+class RecordingMissing(LabError):
+    """Replay was asked for something the recording does not hold."""
+
+    fix = "Record the notebooks again on a machine with Docker: `make record`."
+
+
 class ContainerFailed(LabError):
     """The app container exited or never answered; carries its logs."""
 

@@ -1,15 +1,18 @@
 """The one object a notebook talks to: a connected engine, a registry, a base image and a workspace."""
 from __future__ import annotations
 
+import html
+import os
 import re
 from dataclasses import dataclass
 
-from . import containers, settings
+from . import containers, recording, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
-from .errors import BadInput, ImageMissing, RegistryUnavailable
+from .errors import BadInput, EngineUnavailable, ImageMissing, RegistryUnavailable
 from .layers import History, parse_history
+from .notebook import install_error_display
 from .registry import PushReport, join_manifest, parse_push_stream
 from .workspace import Workspace, lab_dockerfile
 
@@ -40,7 +43,30 @@ class Lab:
         self.labels = {LABEL: workspace.name}
 
     def __repr__(self) -> str:
-        return f"<Lab workspace={self.workspace.name} base={self.base_image} registry={self.registry}>"
+        return f"<Lab {self.mode}: {self.banner()}>"
+
+    def _repr_html_(self) -> str:
+        colour = "#fff3cd" if self.mode == "REPLAY" else "#e7f1ff"
+        return (f'<div style="background:{colour};padding:6px 10px;border-radius:4px">'
+                f"<b>{self.mode}</b>: {html.escape(self.banner())}</div>")
+
+    @property
+    def mode(self) -> str:
+        """``LIVE``, ``RECORDING`` or ``REPLAY``: what the engine answers come from."""
+        if isinstance(self.engine, recording.ReplayEngine):
+            return "REPLAY"
+        return "RECORDING" if isinstance(self.engine, recording.RecordingEngine) else "LIVE"
+
+    def banner(self) -> str:
+        """One line saying where the answers come from; in replay, when and with what they were recorded."""
+        if self.mode == "REPLAY":
+            m = self.engine.meta
+            return (f"no Docker engine here, so this notebook replays a real run recorded {m['recorded']} "
+                    f"with Docker Engine {m['engine']} ({m['builder']} builder, {m['storage_driver']}), "
+                    f"base image {m['base_image']}. Tables and charts are drawn from that run's engine answers.")
+        version = self.engine.version()
+        return (f"Docker Engine {version['Version']} (API {version['ApiVersion']}), registry {self.registry}, "
+                f"base image {self.base_image}, workspace {self.workspace.name}")
 
     @property
     def base_image(self) -> str:
@@ -191,17 +217,41 @@ class Lab:
         return Cleaned(len(found), len(images))
 
 
-def connect(workspace: str | None = None) -> Lab:
-    """Connect to the engine the docker CLI would use and open a fresh workspace.
+def connect(notebook: str | None = None, mode: str | None = None) -> Lab:
+    """Connect to the engine the docker CLI would use, or replay a recording where there is none.
 
     Args:
-        workspace: reuse the workspace of this name instead of making a new one.
+        notebook: the notebook's name (e.g. ``"01-build-run-push"``): what to record or replay.
+        mode: ``live``, ``record`` (live, and store every engine answer under
+            ``notebooks/recordings/``) or ``replay``; by default ``LAYER_LAB_MODE``, else live
+            when an engine answers and replay when none does.
 
     Raises:
-        EngineUnavailable: no engine answers (the message says how to start one).
+        EngineUnavailable: no engine answers and there is no recording to replay.
+        BadInput: ``mode`` is not one of the three.
     """
-    from .notebook import install_error_display
-
     install_error_display()
-    config = settings.load()
-    return Lab(Engine(config.registry), config, Workspace(name=workspace))
+    mode = mode or os.environ.get("LAYER_LAB_MODE") or "auto"
+    if mode not in ("auto", "live", "record", "replay"):
+        raise BadInput(f"LAYER_LAB_MODE={mode!r} is not a mode.", "Use live, record or replay.")
+    if mode != "replay":
+        config = settings.load()
+        try:
+            engine = Engine(config.registry)
+        except EngineUnavailable:
+            if mode != "auto" or notebook is None or not recording.recording_path(notebook).is_file():
+                raise
+        else:
+            workspace = Workspace()
+            if mode == "record":
+                if notebook is None:
+                    raise BadInput("Recording needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
+                meta = recording.meta_for(engine, notebook, workspace.name, config.base_image)
+                engine = recording.RecordingEngine(engine, recording.recording_path(notebook), meta)
+            return Lab(engine, config, workspace)
+    if notebook is None:
+        raise BadInput("Replay needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
+    recorded = recording.load(notebook)
+    meta = recorded["meta"]
+    config = settings.Settings(meta["registry"], meta["base_image"], f"as recorded on {meta['recorded']}")
+    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]))

@@ -1,0 +1,166 @@
+"""Record what the engine answered during a live run, and replay it where no engine exists (Binder).
+
+Recording wraps an `Engine` and stores each call's raw answer (streams, inspect payloads, HTTP
+replies, even the clock) with the call that asked for it. Replay answers the same calls from the
+file, so the notebooks run the same parsing and charting code on the same payloads.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from . import errors
+from .engine import Engine
+
+RECORDINGS = Path(__file__).resolve().parent.parent / "notebooks" / "recordings"
+STREAMS = {"build", "push"}
+CALLS = {"version", "info", "inspect_image", "has_image", "history", "images", "tag", "remove_image",
+         "manifest", "registry_answers", "run", "inspect_container", "logs", "exec", "diff", "containers",
+         "remove_container", "http_get", "monotonic", "port_free"}
+HOST_KEYS = {"GraphDriver", "LogPath", "ResolvConfPath", "HostnamePath", "HostsPath", "Mounts", "HostConfig",
+             "ContainerConfig", "Metadata"}
+"""Keys of engine payloads that name host paths or host settings; never stored."""
+
+
+def _key(name: str, args: tuple, kwargs: dict) -> str:
+    if name == "build":  # the context folder differs from machine to machine
+        args = args[1:]
+    return json.dumps([name, list(args), kwargs], sort_keys=True, default=str)
+
+
+def _scrub(value: Any) -> Any:
+    """A JSON-ready copy of ``value`` without host paths."""
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if k not in HOST_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _raised(e: Exception) -> dict:
+    return {"raise": type(e).__name__, "message": str(e), "problem": getattr(e, "problem", str(e))}
+
+
+def _exception(entry: dict) -> Exception:
+    cls = getattr(errors, entry["raise"], None)
+    if isinstance(cls, type) and issubclass(cls, errors.LabError):
+        err = cls.__new__(cls)
+        Exception.__init__(err, entry["message"])
+        err.problem = entry["problem"]
+        return err
+    return requests.ConnectionError(entry["message"])
+
+
+class RecordingEngine:
+    """An `Engine` that also writes every answer to ``path`` (after each call, so a crash keeps them)."""
+
+    def __init__(self, engine: Engine, path: Path, meta: dict):
+        self.engine, self.path, self.registry = engine, path, engine.registry
+        self.recording = {"meta": meta, "calls": []}
+
+    def __getattr__(self, name: str):
+        if name in STREAMS:
+            return functools.partial(self._stream, name)
+        if name in CALLS:
+            return functools.partial(self._call, name)
+        return getattr(self.engine, name)
+
+    def _store(self, name: str, args: tuple, kwargs: dict, entry: dict) -> None:
+        entry["key"] = _key(name, args, kwargs)
+        self.recording["calls"].append(entry)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.recording, indent=1) + "\n")
+
+    def _call(self, name: str, *args, **kwargs):
+        try:
+            result = getattr(self.engine, name)(*args, **kwargs)
+        except (errors.LabError, requests.RequestException) as e:
+            self._store(name, args, kwargs, _raised(e))
+            raise
+        self._store(name, args, kwargs, {"result": _scrub(result)})
+        return result
+
+    def _stream(self, name: str, *args, **kwargs) -> Iterator:
+        events: list = []
+        try:
+            for event in getattr(self.engine, name)(*args, **kwargs):
+                events.append(_scrub(event))
+                yield event
+        except errors.LabError as e:
+            self._store(name, args, kwargs, {"result": events, **_raised(e)})
+            raise
+        self._store(name, args, kwargs, {"result": events})
+
+
+class ReplayEngine:
+    """Answers the calls of a recording, in the order they were made; raises `RecordingMissing`
+    for a call the recording does not hold."""
+
+    def __init__(self, recording: dict, name: str):
+        self.meta, self.name = recording["meta"], name
+        self.registry = self.meta["registry"]
+        self.answers: dict[str, deque] = {}
+        for entry in recording["calls"]:
+            self.answers.setdefault(entry["key"], deque()).append(entry)
+
+    def __repr__(self) -> str:
+        return f"<ReplayEngine of {self.name}, recorded {self.meta['recorded']}>"
+
+    def __getattr__(self, name: str):
+        if name in STREAMS:
+            return functools.partial(self._stream, name)
+        if name in CALLS:
+            return functools.partial(self._call, name)
+        raise AttributeError(name)
+
+    def _next(self, name: str, args: tuple, kwargs: dict) -> dict:
+        queue = self.answers.get(_key(name, args, kwargs))
+        if not queue:
+            shown = ", ".join(map(repr, args[1:] if name == "build" else args))
+            raise errors.RecordingMissing(f"The recording of {self.name} holds no answer for {name}({shown}).")
+        return queue.popleft() if len(queue) > 1 else queue[0]
+
+    def _call(self, name: str, *args, **kwargs):
+        entry = self._next(name, args, kwargs)
+        if "raise" in entry:
+            raise _exception(entry)
+        return entry["result"]
+
+    def _stream(self, name: str, *args, **kwargs) -> Iterator:
+        entry = self._next(name, args, kwargs)
+        for t, chunk in entry["result"]:
+            yield t, chunk
+        if "raise" in entry:
+            raise _exception(entry)
+
+
+def recording_path(name: str) -> Path:
+    return RECORDINGS / f"{name}.json"
+
+
+def load(name: str) -> dict:
+    """The recording of notebook ``name``.
+
+    Raises:
+        RecordingMissing: there is none.
+    """
+    path = recording_path(name)
+    if not path.is_file():
+        raise errors.RecordingMissing(f"There is no recording of {name} ({path.name}).")
+    return json.loads(path.read_text())
+
+
+def meta_for(engine: Engine, notebook: str, workspace: str, base_image: str) -> dict:
+    """What a recording says about itself: when, with which engine, builder, driver and base."""
+    version, info = engine.version(), engine.info()
+    return {"notebook": notebook, "workspace": workspace, "registry": engine.registry, "base_image": base_image,
+            "recorded": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "engine": version["Version"], "api": version["ApiVersion"], "builder": "classic",
+            "storage_driver": info["Driver"]}
