@@ -4,11 +4,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .engine import Event
 from .errors import BuildFailed, ImageMissing
 from .layers import History
 from .report import FrameReport
+
+if TYPE_CHECKING:
+    from .cache import Explanation
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
@@ -42,6 +46,8 @@ class BuildReport(FrameReport):
     image_id: str
     seconds: float
     events: list[Event] = field(default_factory=list)
+    why: Explanation | None = None
+    """With ``Lab.build(..., explain=True)``: why each step was reused or rebuilt."""
     record = BuildStep
 
     @property

@@ -101,11 +101,12 @@ class Engine:
 
     # -- images ------------------------------------------------------------------------------
     def build(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
-              nocache: bool = False) -> Iterator[Event]:
-        """Stream a classic-builder build of the context at ``path``."""
+              nocache: bool = False, args: dict[str, str] | None = None) -> Iterator[Event]:
+        """Stream a classic-builder build of the context at ``path`` (``args``: build-arg values)."""
         with translated(f"build {tag}"):
             yield from _stamped(self.api.build(path=path, tag=tag, labels=labels, dockerfile=dockerfile,
-                                               nocache=nocache, rm=True, forcerm=True, decode=True))
+                                               nocache=nocache, buildargs=args, rm=True, forcerm=True,
+                                               decode=True))
 
     def inspect_image(self, ref: str) -> dict:
         with translated(f"inspect the image {ref}"):
@@ -121,6 +122,12 @@ class Engine:
     def history(self, ref: str) -> list[dict]:
         with translated(f"read the history of {ref}"):
             return self.api.history(ref)
+
+    def all_images(self) -> list[dict]:
+        """Every image, intermediate ones too, with the parent each was built on (the classic cache)."""
+        with translated("list images"):
+            return [{k: i.get(k) for k in ("Id", "ParentId", "Created", "RepoTags")}
+                    for i in self.api.images(all=True)]
 
     def images(self, label: str) -> list[dict]:
         with translated("list images"):

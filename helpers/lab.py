@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from . import containers, recording, settings
+from . import cache, containers, recording, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
@@ -125,17 +125,35 @@ class Lab:
                            "e.g. 'python-hello-world'.")
         return f"{self.workspace.name}/{name}:{tag}"
 
-    def build(self, tag: str, name: str = APP_IMAGE, dockerfile: str = "Dockerfile",
-              nocache: bool = False) -> BuildReport:
+    def build(self, tag: str, name: str = APP_IMAGE, dockerfile: str = "Dockerfile", nocache: bool = False,
+              explain: bool = False, args: dict[str, str] | None = None) -> BuildReport:
         """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
+
+        Args:
+            tag, name: the image's tag and name (see `image`).
+            dockerfile: the Dockerfile's file name in the workspace.
+            nocache: do not use the build cache (``docker build --no-cache``).
+            explain: before building, look up the cache as the builder will and say why each step
+                will be reused or rebuilt; the report's ``why`` then holds that, checked against
+                what the engine did.
+            args: build-arg values (``--build-arg``).
 
         Raises:
             BuildFailed: a step failed (the error names it and shows its last output lines).
         """
         image = self.image(tag, name)
-        events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache)
-        report = parse_build_stream(image, events)
-        return join_layers(report, self.history(image))
+        before = self._forecast(dockerfile, nocache, args) if explain else None
+        events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args)
+        report = join_layers(parse_build_stream(image, events), self.history(image))
+        if before is not None:
+            report.why = cache.explain(report, before)
+        return report
+
+    def _forecast(self, dockerfile: str, nocache: bool, args: dict[str, str] | None) -> cache.Forecast:
+        text = self.workspace.read(dockerfile)
+        base = cache.instructions(text)[0].split()[1]
+        base_id = self.engine.inspect_image(base)["Id"]
+        return cache.forecast(self.engine, text, self.workspace.path, base_id, self.labels, args, nocache)
 
     def history(self, image: str) -> History:
         """The image's history like `docker image history`, sizes in bytes, with layer digests."""

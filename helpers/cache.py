@@ -1,0 +1,190 @@
+"""Why each build step came from the cache or not: the classic builder's cache lookup, done by the
+lab against the engine's image store before a build, then checked against what the build did.
+
+The classic builder reuses a step when the image store holds a child of the step's parent image
+made by the same instruction: the same command text, for COPY/ADD the same file checksum (a tarsum
+of the file's header fields and bytes, not its mtime), for RUN the same build-arg values.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .build import BuildReport
+from .layers import instruction_of
+from .report import FrameReport
+
+_NOP = "/bin/sh -c #(nop) "
+
+
+def file_checksum(path: Path, arcname: str) -> str:
+    """``file:<hex>`` as the classic builder names a single-file COPY source in the image history.
+
+    SHA-256 over the tarsum v1 header fields (mode, owner, size ...; not mtime) then the bytes,
+    with the header the build context's tar carries for the file (user and group names empty).
+    """
+    info = tarfile.open(fileobj=io.BytesIO(), mode="w").gettarinfo(str(path), arcname=arcname)
+    fields = {"name": info.name, "mode": info.mode & 0o7777, "uid": info.uid, "gid": info.gid, "size": info.size,
+              "typeflag": info.type.decode(), "linkname": info.linkname, "uname": "", "gname": "",
+              "devmajor": info.devmajor, "devminor": info.devminor}
+    header = "".join(f"{k}{v}" for k, v in fields.items())
+    return "file:" + hashlib.sha256(header.encode() + path.read_bytes()).hexdigest()
+
+
+def instructions(dockerfile: str) -> list[str]:
+    """The instructions of a Dockerfile, continuation lines joined, comments and blanks dropped."""
+    text = re.sub(r"\\\n", " ", dockerfile)
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _json_args(args: str) -> str:
+    """A JSON-array argument as the classic builder's history writes it: ``["python" "app.py"]``."""
+    try:
+        items = json.loads(args)
+    except ValueError:
+        return args
+    return "[" + " ".join(json.dumps(i) for i in items) + "]" if isinstance(items, list) else args
+
+
+def created_by(instruction: str, context: Path, args: dict[str, str], declared: dict[str, str | None]) -> str | None:
+    """The history text (the cache key's command) the classic builder writes for ``instruction``.
+
+    Returns None for what the lab cannot predict (COPY of folders or several files, ADD of URLs).
+    ``declared`` collects the ARGs seen so far, as the builder does.
+    """
+    keyword, _, rest = instruction.partition(" ")
+    keyword, rest = keyword.upper(), rest.strip()
+    if keyword == "RUN":
+        command = rest if not rest.startswith("[") else " ".join(json.loads(rest))
+        env = sorted(f"{k}={args.get(k, v)}" for k, v in declared.items() if args.get(k, v) is not None)
+        prefix = f"|{len(env)} {' '.join(env)} " if env else ""
+        return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
+    if keyword in ("COPY", "ADD"):
+        parts = rest.split()
+        if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
+            return None
+        return f"{_NOP}{keyword} {file_checksum(context / parts[0], parts[0])} in {parts[1]} "
+    if keyword == "ARG":
+        name, _, default = rest.partition("=")
+        declared[name] = default if "=" in rest else None
+    return f"{_NOP} {keyword} {_json_args(rest)}"
+
+
+@dataclass
+class Why:
+    """One step: what the engine did, what the lab's lookup predicted, and the first cause."""
+
+    step: int
+    instruction: str
+    cached: bool
+    """What the engine reported (``Using cache``; FROM counts as reused)."""
+    predicted: bool | None
+    """What the lab's cache lookup predicted before the build; None where it cannot predict."""
+    agrees: bool | None
+    why: str
+
+
+@dataclass(repr=False)
+class Explanation(FrameReport):
+    """Why each step of one build was or was not cached, checked against the engine."""
+
+    tag: str
+    rows: list[Why]
+    record = Why
+
+    @property
+    def title(self) -> str:
+        known = [r for r in self.rows if r.agrees is not None]
+        return f"why each step of {self.tag} was reused or rebuilt ({sum(r.agrees for r in known)} of " \
+               f"{len(known)} predictions match the engine)"
+
+    @property
+    def all_agree(self) -> bool:
+        return all(r.agrees is not False for r in self.rows)
+
+
+@dataclass
+class Forecast:
+    """The cache lookup done before a build: per step, predicted hit and the reason."""
+
+    steps: list[tuple[str, bool | None, str]]
+
+
+def forecast(engine, dockerfile: str, context: Path, base_id: str, labels: dict[str, str],
+             args: dict[str, str] | None = None, nocache: bool = False) -> Forecast:
+    """Walk the Dockerfile the way the classic builder's cache does, against the image store now.
+
+    Args:
+        engine: the lab's `Engine` (or a recording of one).
+        dockerfile: the Dockerfile's text; the build appends one LABEL step per label.
+        context: the build context folder (for COPY checksums).
+        base_id: the image id the FROM line resolves to.
+        labels: the labels the build adds.
+        args: build-arg values.
+        nocache: the build will not use the cache.
+    """
+    args = args or {}
+    lines = instructions(dockerfile) + [f"LABEL {k}={v}" for k, v in labels.items()]
+    children: dict[str, list[dict]] = {}
+    for image in engine.all_images():
+        children.setdefault(image.get("ParentId", ""), []).append(image)
+    steps = [(lines[0], True, "FROM uses the base image as it is")]
+    parent, declared, broken = base_id, {}, None
+    for n, line in enumerate(lines[1:], start=2):
+        key = created_by(line, context, args, declared)
+        if nocache:
+            steps.append((line, False, "the build was asked not to use the cache (--no-cache)"))
+            continue
+        if broken:
+            steps.append((line, False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
+            continue
+        if key is None:
+            steps.append((line, None, "the lab cannot predict this instruction (folder or multi-file COPY/ADD)"))
+            broken = n
+            continue
+        siblings = sorted(children.get(parent, []), key=lambda i: i.get("Created", 0), reverse=True)
+        made_by = {s["Id"]: engine.history(s["Id"])[0]["CreatedBy"] for s in siblings}
+        match = next((s for s in siblings if _same(made_by[s["Id"]], key)), None)
+        if match:
+            steps.append((line, True, f"cache hit: image {match['Id'][7:19]} was built from the same parent "
+                                      f"by the same instruction{' and file contents' if 'file:' in key else ''}"))
+            parent = match["Id"]
+        else:
+            steps.append((line, False, _miss(key, list(made_by.values()), parent == base_id)))
+            broken = n
+    return Forecast(steps)
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def _miss(key: str, siblings: list[str], on_base: bool) -> str:
+    """The first cause of a miss, from the instructions built before on the same parent."""
+    if not siblings:
+        return "no cache existed: nothing was ever built on " + ("this base image" if on_base else "this parent")
+    keyword = re.sub(r"^(\|\d+ \S+ )*(/bin/sh -c (#\(nop\) +)?)?", "", key).split(" ")[0]
+    for old in siblings:
+        if "file:" in key and "file:" in old and key.split(" in ")[-1] == old.split(" in ")[-1]:
+            before, after = re.search(r"file:\w+", old)[0], re.search(r"file:\w+", key)[0]
+            return f"a COPY source changed: the file copied to {key.split(' in ')[-1].strip()} was {before[:17]}…, now {after[:17]}…"
+        args_before, args_now = re.match(r"^\|\d+ (.*?) /bin/sh", old), re.match(r"^\|\d+ (.*?) /bin/sh", key)
+        if (args_before or args_now) and old.split("/bin/sh -c ", 1)[-1] == key.split("/bin/sh -c ", 1)[-1]:
+            was = args_before[1] if args_before else "none"
+            return f"a build arg changed: {was} -> {args_now[1] if args_now else 'none'}"
+    same_kind = [o for o in siblings if keyword and keyword in o] or siblings
+    return f"the instruction changed: built before here was `{instruction_of(same_kind[0])[:70]}`"
+
+
+def explain(report: BuildReport, before: Forecast) -> Explanation:
+    """Join a build's report with the forecast made before it: one `Why` per step."""
+    rows = []
+    for step, (line, predicted, reason) in zip(report.rows, before.steps):
+        agrees = None if predicted is None else predicted == step.cached
+        rows.append(Why(step.step, step.instruction, step.cached, predicted, agrees, reason))
+    return Explanation(report.tag, rows)

@@ -1,0 +1,72 @@
+"""The cache lookup's pieces: Dockerfile parsing, the history text each instruction makes, checksums."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers.cache import _miss, created_by, file_checksum, instructions
+from helpers.workspace import Workspace
+from tests.conftest import load
+
+
+def test_instructions_join_continuations_and_drop_comments():
+    text = "# comment\nFROM base\n\nRUN pip install \\\n    flask\nCMD [\"python\",\"app.py\"]\n"
+    assert instructions(text) == ["FROM base", "RUN pip install      flask", 'CMD ["python","app.py"]']
+
+
+@pytest.mark.parametrize("instruction, expected", [
+    ("RUN pip install flask", "/bin/sh -c pip install flask"),
+    ('CMD ["python","app.py"]', '/bin/sh -c #(nop)  CMD ["python" "app.py"]'),
+    ("LABEL layer-lab=lab-1", "/bin/sh -c #(nop)  LABEL layer-lab=lab-1"),
+    ("ENV A=b", "/bin/sh -c #(nop)  ENV A=b"),
+    ("EXPOSE 5000", "/bin/sh -c #(nop)  EXPOSE 5000"),
+    ('ENTRYPOINT ["x"]', '/bin/sh -c #(nop)  ENTRYPOINT ["x"]'),
+])
+def test_history_text_of_each_instruction_matches_what_the_engine_wrote(instruction, expected, tmp_path):
+    assert created_by(instruction, tmp_path, {}, {}) == expected
+
+
+def test_build_args_prefix_run_like_the_engine(tmp_path):
+    declared: dict = {}
+    assert created_by("ARG VERSION=1", tmp_path, {}, declared) == "/bin/sh -c #(nop)  ARG VERSION=1"
+    # as the engine wrote it for `--build-arg VERSION=2`
+    assert created_by("RUN echo v${VERSION} > /v", tmp_path, {"VERSION": "2"}, declared) == \
+        "|1 VERSION=2 /bin/sh -c echo v${VERSION} > /v"
+
+
+def test_folder_copy_is_not_predicted(tmp_path):
+    (tmp_path / "src").mkdir()
+    assert created_by("COPY src /src", tmp_path, {}, {}) is None
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the recorded checksum is of a root-owned file, as in CI")
+def test_file_checksum_equals_the_engines_copy_text(tmp_path):
+    path = Workspace(root=tmp_path).write_app("hello world!")
+    recorded = next(h["CreatedBy"] for h in load("history_v1") if "COPY" in h["CreatedBy"])
+    assert f"COPY {file_checksum(path, 'app.py')} in /app.py" in recorded
+
+
+def test_checksum_ignores_mtime_but_not_mode_or_bytes(tmp_path):
+    path = tmp_path / "app.py"
+    path.write_text("print(1)\n")
+    first = file_checksum(path, "app.py")
+    os.utime(path, (1, 1))
+    assert file_checksum(path, "app.py") == first
+    os.chmod(path, 0o600)
+    assert file_checksum(path, "app.py") != first
+    os.chmod(path, 0o644)
+    path.write_text("print(2)\n")
+    assert file_checksum(path, "app.py") != first
+
+
+@pytest.mark.parametrize("key, siblings, on_base, cause", [
+    ("/bin/sh -c pip install flask", [], True, "nothing was ever built on this base image"),
+    ("/bin/sh -c #(nop) COPY file:bbb in /app.py ", ["/bin/sh -c #(nop) COPY file:aaa in /app.py "], False,
+     "the file copied to /app.py was file:aaa"),
+    ("|1 G=ho /bin/sh -c echo $G", ["|1 G=hi /bin/sh -c echo $G"], False, "build arg changed: G=hi -> G=ho"),
+    ("/bin/sh -c pip install flask requests", ["/bin/sh -c pip install flask"], True,
+     "instruction changed: built before here was `RUN pip install flask`"),
+])
+def test_first_cause_of_a_miss(key, siblings, on_base, cause):
+    assert cause in _miss(key, siblings, on_base)
