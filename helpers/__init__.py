@@ -3,10 +3,11 @@ from .build import BuildReport, BuildStep
 from .containers import App, Changes
 from .errors import (BadDockerfile, BadInput, BuildFailed, ContainerFailed, EngineUnavailable, ImageMissing, LabError,
                      PushFailed, RecordingMissing, RegistryUnavailable)
+from .journey import check_guess, journey
 from .lab import Lab, connect
 from .layers import History, Sharing, compare
 from .registry import PushReport
 
 __all__ = ["App", "BadDockerfile", "BadInput", "BuildFailed", "BuildReport", "BuildStep", "Changes", "ContainerFailed",
            "EngineUnavailable", "History", "ImageMissing", "Lab", "LabError", "PushFailed", "PushReport", "RecordingMissing",
-           "RegistryUnavailable", "Sharing", "compare", "connect"]
+           "RegistryUnavailable", "Sharing", "check_guess", "compare", "connect", "journey"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .build import BuildReport
+from .errors import ImageMissing
 from .layers import instruction_of
 from .report import FrameReport
 
@@ -148,8 +149,8 @@ def forecast(engine, dockerfile: str, context: Path, base_id: str, labels: dict[
             broken = n
             continue
         siblings = sorted(children.get(parent, []), key=lambda i: i.get("Created", 0), reverse=True)
-        made_by = {s["Id"]: engine.history(s["Id"])[0]["CreatedBy"] for s in siblings}
-        match = next((s for s in siblings if _same(made_by[s["Id"]], key)), None)
+        made_by = _made_by(engine, siblings)
+        match = next((s for s in siblings if _same(made_by.get(s["Id"], ""), key)), None)
         if match:
             steps.append((line, True, f"cache hit: image {match['Id'][7:19]} was built from the same parent "
                                       f"by the same instruction{' and file contents' if 'file:' in key else ''}"))
@@ -158,6 +159,17 @@ def forecast(engine, dockerfile: str, context: Path, base_id: str, labels: dict[
             steps.append((line, False, _miss(key, list(made_by.values()), parent == base_id)))
             broken = n
     return Forecast(steps)
+
+
+def _made_by(engine, images: list[dict]) -> dict[str, str]:
+    """Each image's own history line; an image removed meanwhile (another lab's cleanup) is skipped."""
+    made = {}
+    for image in images:
+        try:
+            made[image["Id"]] = engine.history(image["Id"])[0]["CreatedBy"]
+        except ImageMissing:
+            continue
+    return made
 
 
 def _same(a: str, b: str) -> bool:

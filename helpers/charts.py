@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .build import BuildReport
+from .journey import Journey
 from .layers import History, Sharing, compare
 from .registry import PushReport
 
@@ -201,3 +202,56 @@ def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
     ax.set_ylabel("image")
     ax.set_title("Shared layers are stored once: each image adds only its unique bytes")
     return ax.figure
+
+
+def journey(report: Journey, ax: Axes | None = None) -> Figure:
+    """One bar per layer of an image: compressed bytes the push sent, then bytes it did not send.
+
+    Args:
+        report: what `helpers.journey` returned for a build and the push of its image.
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    ax = _axes(ax, len(report.rows))
+    names = [f"{r.step}. {_short(r.instruction, 28)}\n({'cached' if r.cached else 'built'}, {r.push})"
+             for r in report.rows]
+    _stacked(ax, names, [r.uploaded for r in report.rows], [r.saved for r in report.rows],
+             [f"sent {_human(r.uploaded)}, not sent {_human(r.saved)}" for r in report.rows],
+             dict(color=NEW, label="sent by the push"), dict(color=REUSED, label="not sent: the registry had it"))
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlabel("layer bytes (MB, compressed)")
+    ax.set_ylabel("layer (step that made it)")
+    ax.set_title(f"{_name(report.tag)}: cached layers were already in the registry, so only new ones travel")
+    return ax.figure
+
+
+def line_order(good: list[BuildReport], bad: list[BuildReport], good_pushes: list[PushReport],
+               bad_pushes: list[PushReport], axes: tuple[Axes, Axes] | None = None) -> Figure:
+    """Cumulative rebuild seconds and uploaded bytes over the same series of changes, for two orders.
+
+    Args:
+        good, bad: the rebuilds after each change, one list per Dockerfile order, in change order.
+        good_pushes, bad_pushes: the pushes after each change, likewise.
+        axes: two axes to draw into (seconds, bytes); a new two-panel figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    if axes is None:
+        axes = Figure(figsize=(9, 3.5), layout="constrained").subplots(1, 2)
+    changes = np.arange(1, len(good) + 1)
+    for series, label, colour in ((good, "COPY last (workshop order)", REUSED), (bad, "COPY first", NEW)):
+        axes[0].plot(changes, np.cumsum([b.seconds for b in series]), marker="o", color=colour, label=label)
+    for series, colour in ((good_pushes, REUSED), (bad_pushes, NEW)):
+        axes[1].plot(changes, np.cumsum([p.uploaded_bytes for p in series]) / 1e6, marker="o", color=colour)
+    axes[0].set_ylabel("rebuild time, cumulative (s)")
+    axes[1].set_ylabel("bytes uploaded, cumulative (MB)")
+    for ax in axes:
+        ax.set_xlabel("code change number")
+        ax.set_xticks(changes)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[0].figure.suptitle("The same code changes cost far more when COPY comes before the install")
+    return axes[0].figure

@@ -10,7 +10,7 @@ from . import cache, containers, recording, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
-from .errors import BadInput, EngineUnavailable, ImageMissing, RegistryUnavailable
+from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable
 from .layers import History, parse_history
 from .notebook import install_error_display
 from .registry import PushReport, join_manifest, parse_push_stream
@@ -142,9 +142,18 @@ class Lab:
             BuildFailed: a step failed (the error names it and shows its last output lines).
         """
         image = self.image(tag, name)
-        before = self._forecast(dockerfile, nocache, args) if explain else None
-        events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args)
-        report = join_layers(parse_build_stream(image, events), self.history(image))
+        for attempt in (1, 2):
+            before = self._forecast(dockerfile, nocache, args) if explain else None
+            events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args)
+            try:
+                report = parse_build_stream(image, events)
+                break
+            except BuildFailed as e:
+                # The cache chain this build reused was removed under it (another lab's cleanup
+                # pruned an image it had built): building again looks the cache up afresh.
+                if attempt == 2 or "unknown parent image" not in e.message:
+                    raise
+        report = join_layers(report, self.history(image))
         if before is not None:
             report.why = cache.explain(report, before)
         return report

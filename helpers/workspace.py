@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import BadInput
 
 APP = '''\
+# {workspace}: this line keeps other runs' builds from serving as this workspace's cache
 from flask import Flask
 
 app = Flask(__name__)
@@ -71,4 +72,4 @@ class Workspace:
         if not message or len(message) > 200 or not message.isprintable():
             raise BadInput(f"The app's message must be one line of printable text (got {message!r}).",
                            'Pass a short message such as "hello world!".')
-        return self.write(filename, APP.format(message=json.dumps(message)))
+        return self.write(filename, APP.format(message=json.dumps(message), workspace=self.name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from helpers.buildkit import cli_build
 from helpers.engine import Engine
 from helpers.lab import Lab
 from helpers.settings import Settings, load
@@ -27,11 +28,13 @@ def main() -> None:
     with throwaway_registry() as registry:
         lab = Lab(Engine(registry), Settings(registry, load().base_image, "recording"), Workspace())
         record(lab)
+        record_buildkit(lab)
 
 
 def record(lab: Lab) -> None:
     engine = lab.engine
-    meta = {"engine": engine.version()["Version"], "api": engine.version()["ApiVersion"], "base": lab.base_image}
+    meta = {"engine": engine.version()["Version"], "api": engine.version()["ApiVersion"], "base": lab.base_image,
+            "workspace": lab.workspace.name}
     save("meta", meta)
     ws = lab.workspace
     try:
@@ -64,6 +67,29 @@ def record(lab: Lab) -> None:
     finally:
         lab.cleanup()
         engine.remove_image(f"{lab.registry}/{ws.name}-copy/python-hello-world:v2")
+
+
+def record_buildkit(lab: Lab) -> None:
+    """Record the same app built with BuildKit through the docker CLI, and the history of its v2 image.
+
+    The messages name the workspace: BuildKit's cache is keyed by file content, so a message built
+    before (by anyone on this engine) would make v2's COPY come from the cache.
+    """
+    ws, engine = lab.workspace, lab.engine
+    try:
+        lab.write_app(f"hello world from {ws.name}!")
+        lab.write_dockerfile()
+        v1, v2 = lab.image("v1"), lab.image("v2")
+        save("buildkit_v1_nocache", list(cli_build(str(ws.path), v1, lab.labels, nocache=True)))
+        lab.write_app(f"hello beautiful world from {ws.name}!")
+        save("buildkit_v2_after_change", list(cli_build(str(ws.path), v2, lab.labels)))
+        save("buildkit_v2_all_cached", list(cli_build(str(ws.path), v2, lab.labels)))
+        save("history_buildkit_v2", engine.history(v2))
+        save("inspect_buildkit_v2", engine.inspect_image(v2))
+        ws.write("Dockerfile.fails", f"FROM {lab.base_image}\nRUN echo about to fail && exit 3\n")
+        save("buildkit_run_fails", list(cli_build(str(ws.path), lab.image("bad"), lab.labels, "Dockerfile.fails")))
+    finally:
+        lab.cleanup()
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def test_folder_copy_is_not_predicted(tmp_path):
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the recorded checksum is of a root-owned file, as in CI")
 def test_file_checksum_equals_the_engines_copy_text(tmp_path):
-    path = Workspace(root=tmp_path).write_app("hello world!")
+    path = Workspace(root=tmp_path, name=load("meta")["workspace"]).write_app("hello world!")
     recorded = next(h["CreatedBy"] for h in load("history_v1") if "COPY" in h["CreatedBy"])
     assert f"COPY {file_checksum(path, 'app.py')} in /app.py" in recorded
 

@@ -25,7 +25,7 @@ def test_handout_shape(path):
     assert cells[1].cell_type == "markdown" and len(cells[1].source) < 600
     assert cells[2].cell_type == "code" and f"helpers.connect(\"{path.stem}\")" in cells[2].source
     code = [c for c in cells if c.cell_type == "code"]
-    assert all(len(c.source.splitlines()) <= 6 for c in code), "keep code cells short; move logic to helpers"
+    assert all(len(c.source.splitlines()) <= 8 for c in code), "keep code cells short; move logic to helpers"
     assert all(c.execution_count for c in code), "store outputs from a real run of the whole notebook"
     assert not any(o.output_type == "error" for c in code for o in c.outputs)
     assert "lab.cleanup()" in code[-1].source

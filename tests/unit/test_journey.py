@@ -1,0 +1,64 @@
+"""One table by layer digest from build to push, and a learner's guesses checked, on recorded payloads."""
+from __future__ import annotations
+
+import pytest
+
+from helpers import charts
+from helpers.build import join_layers, parse_build_stream
+from helpers.errors import BadInput
+from helpers.journey import check_guess, journey
+from helpers.layers import parse_history
+from helpers.registry import join_manifest, parse_push_stream
+from tests.conftest import load
+
+
+def build(tag, recording):
+    return join_layers(parse_build_stream(tag, load(recording)), parse_history(tag, load(f"history_{tag}"),
+                                                                               load(f"inspect_{tag}")))
+
+
+def push(tag):
+    return join_manifest(parse_push_stream("r", tag, load(f"push_{tag}")), load(f"inspect_{tag}")["RootFS"]["Layers"],
+                         load(f"manifest_{tag}"))
+
+
+def test_journey_joins_each_layer_from_its_step_to_its_push():
+    trip = journey(build("v2", "build_v2_after_change"), push("v2"))
+    assert [(r.instruction.split()[0], r.cached, r.push) for r in trip.rows] == [
+        ("FROM", True, "exists"), ("RUN", True, "exists"), ("COPY", False, "pushed")]
+    assert trip.rows[2].uploaded == trip.rows[2].compressed > 0 and trip.rows[2].saved == 0
+    assert sum(r.saved for r in trip.rows) == push("v2").reused_bytes
+
+
+def test_journey_refuses_a_push_of_another_image():
+    with pytest.raises(BadInput, match="same image"):
+        journey(build("v2", "build_v2_after_change"), push("v1"))
+
+
+def test_guesses_beside_the_engine():
+    guesses = check_guess({"RUN": "cached", "CMD": "rebuilt", "COPY": "rebuilt", "layers uploaded": 1},
+                          build("v2", "build_v2_after_change"), push("v2"))
+    assert [g.right for g in guesses.rows] == [True, False, True, True]
+    assert guesses.title == "your predictions: 3 of 4 right"
+
+
+@pytest.mark.parametrize("guess", [{"RUN": "maybe"}, {"layers uploaded": 1}])
+def test_bad_guesses_get_a_clear_error(guess):
+    with pytest.raises(BadInput, match="What to do"):
+        check_guess(guess, build("v2", "build_v2_after_change"))
+
+
+def test_journey_chart_has_one_bar_pair_per_layer():
+    trip = journey(build("v2", "build_v2_after_change"), push("v2"))
+    ax = charts.journey(trip).axes[0]
+    assert len(ax.patches) == 2 * len(trip.rows)
+    assert "MB" in ax.get_xlabel() and ax.get_title()
+
+
+def test_line_order_chart_draws_cumulative_lines_for_both_orders():
+    cold, change = build("v1", "build_v1_nocache"), build("v2", "build_v2_after_change")
+    fig = charts.line_order([change] * 3, [cold] * 3, [push("v2")] * 3, [push("v1")] * 3)
+    seconds, sent = fig.axes
+    assert [round(y, 4) for y in seconds.lines[1].get_ydata()] == [round(cold.seconds * n, 4) for n in (1, 2, 3)]
+    assert sent.lines[0].get_ydata()[-1] == pytest.approx(3 * push("v2").uploaded_bytes / 1e6)
+    assert "(s)" in seconds.get_ylabel() and "(MB)" in sent.get_ylabel()
