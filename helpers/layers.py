@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from .report import FrameReport
 
 _NOP = "/bin/sh -c #(nop) "
+_METADATA = {"CMD", "ENV", "LABEL", "EXPOSE", "ENTRYPOINT", "USER", "ARG", "STOPSIGNAL", "HEALTHCHECK",
+             "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"}
+"""Instructions that only change the image's config; BuildKit's history names them without ``#(nop)``."""
 
 
 def instruction_of(created_by: str) -> str:
@@ -20,14 +23,20 @@ def instruction_of(created_by: str) -> str:
 
 
 def makes_layer(created_by: str, size: int) -> bool:
-    """Whether a classic-builder history entry added a file-system layer.
+    """Whether a history entry added a file-system layer.
 
-    Metadata steps (``#(nop)`` CMD, ENV, LABEL, ...) do not; RUN, COPY, ADD and imports do.
+    The classic builder marks metadata steps ``#(nop)`` (of those, only COPY and ADD make a layer);
+    BuildKit writes the bare instruction (``CMD ["python" "app.py"]``), so an empty entry of a
+    metadata instruction (CMD, ENV, LABEL, ...) makes none. RUN, COPY, ADD, WORKDIR and imports count
+    as a layer even when empty, which BuildKit does; the classic builder drops a RUN that changed
+    nothing, and `parse_history` then leaves the digests unset.
     """
     if size > 0:
         return True
-    instruction = instruction_of(created_by)
-    return not created_by.strip().startswith(_NOP) or instruction.startswith(("COPY", "ADD"))
+    text = created_by.strip()
+    if text.startswith(_NOP):
+        return instruction_of(text).startswith(("COPY", "ADD"))
+    return text.split(" ", 1)[0] not in _METADATA
 
 
 @dataclass

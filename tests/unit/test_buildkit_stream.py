@@ -1,0 +1,192 @@
+"""BuildKit's plain progress, parsed from recordings and from literal line lists, and joined to history."""
+from __future__ import annotations
+
+import pytest
+
+from helpers.buildkit import join_history, parse_plain_progress
+from helpers.errors import BadDockerfile, BuildFailed, ImageMissing
+from helpers.layers import makes_layer, parse_history
+from helpers.workspace import lab_dockerfile
+from tests.conftest import load, recorded
+
+BUILDS = [n for n in recorded("buildkit_") if n != "buildkit_run_fails"]
+DOCKERFILE = lab_dockerfile(load("meta")["base"])
+
+
+def lines(*texts, exit=None):
+    events = [(float(i), {"line": t}) for i, t in enumerate(texts)]
+    return events + ([(float(len(texts)), {"exit": exit})] if exit is not None else [])
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_every_recorded_build_parses_into_one_row_per_instruction(name):
+    report = parse_plain_progress(name, load(name), DOCKERFILE)
+    assert [s.instruction for s in report.rows] == DOCKERFILE.splitlines()
+    assert [s.step for s in report.rows] == [1, 2, 3, 4]
+    assert all(s.image_id is None for s in report.rows)
+    assert report.image_id.startswith("sha256:") and len(report.image_id) == 71
+    assert all(0 <= s.seconds <= report.seconds for s in report.rows)
+    assert report.rows[0].cached and report.step("CMD").vertex is None
+    assert report.events == load(name)
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_without_the_dockerfile_rows_are_the_steps_buildkit_printed(name):
+    report = parse_plain_progress(name, load(name))
+    assert [s.instruction.split()[0] for s in report.rows] == ["FROM", "RUN", "COPY"]
+    assert report.rows[0].instruction == f"FROM docker.io/{load('meta')['base']}"
+
+
+def test_cold_build_reuses_only_from():
+    report = parse_plain_progress("v1", load("buildkit_v1_nocache"), DOCKERFILE)
+    assert report.cached == [True, False, False, False]
+    assert report.step("RUN").seconds > 0.1
+    run = report.step("RUN")
+    assert run.output[-1].startswith("Successfully installed") and "flask" in run.output[-1]
+    assert run.output[1].startswith("  Downloading flask")
+
+
+def test_change_rebuilds_copy_and_reuses_run_and_cmd():
+    report = parse_plain_progress("v2", load("buildkit_v2_after_change"), DOCKERFILE)
+    assert report.step("RUN").cached and report.step("CMD").cached
+    assert not report.step("COPY").cached
+    assert report.step("RUN").seconds == 0.0 and report.step("RUN").output == []
+
+
+def test_unchanged_rebuild_is_all_cache():
+    assert all(parse_plain_progress("v2", load("buildkit_v2_all_cached"), DOCKERFILE).cached)
+
+
+def test_failed_step_raises_with_its_step_command_and_output():
+    dockerfile = f"FROM {load('meta')['base']}\nRUN echo about to fail && exit 3\n"
+    with pytest.raises(BuildFailed) as err:
+        parse_plain_progress("bad", load("buildkit_run_fails"), dockerfile)
+    assert err.value.step == 2
+    assert err.value.instruction == "RUN echo about to fail && exit 3"
+    assert err.value.log_tail == ["about to fail"]
+    assert "exit code: 3" in str(err.value) and "What to do" in str(err.value)
+
+
+def test_history_join_fills_sizes_and_digests_by_order():
+    history = parse_history("v2", load("history_buildkit_v2"), load("inspect_buildkit_v2"))
+    report = join_history(parse_plain_progress("v2", load("buildkit_v2_after_change"), DOCKERFILE), history)
+    assert [s.diff_id for s in report.rows if s.diff_id] == load("inspect_buildkit_v2")["RootFS"]["Layers"]
+    assert report.step("CMD").size == 0 and report.step("CMD").diff_id is None
+    assert report.step("FROM").size > 100_000_000
+    assert report.step("RUN").size > 1_000_000
+    assert 0 < report.step("COPY").size < 1_000
+
+
+def test_history_join_without_the_dockerfile_skips_the_metadata_entries():
+    history = parse_history("v2", load("history_buildkit_v2"), load("inspect_buildkit_v2"))
+    report = join_history(parse_plain_progress("v2", load("buildkit_v2_after_change")), history)
+    assert [s.diff_id for s in report.rows] == load("inspect_buildkit_v2")["RootFS"]["Layers"]
+
+
+def test_buildkit_history_assigns_every_layer_digest():
+    history = parse_history("v2", load("history_buildkit_v2"), load("inspect_buildkit_v2"))
+    assert [r.diff_id for r in reversed(history.rows) if r.diff_id] == history.layers
+    assert len(history.layers) == 3
+
+
+@pytest.mark.parametrize("created_by, size, expected", [
+    ('CMD ["python" "app.py"]', 0, False),
+    ("ENV A=1", 0, False),
+    ("EXPOSE map[5000/tcp:{}]", 0, False),
+    ("LABEL a=b", 0, False),
+    ("RUN /bin/sh -c true # buildkit", 0, True),
+    ("COPY empty.txt /empty.txt # buildkit", 0, True),
+    ("WORKDIR /srv", 0, True),
+    ("RUN /bin/sh -c pip install flask # buildkit", 4987613, True),
+])
+def test_which_buildkit_history_entries_make_a_layer(created_by, size, expected):
+    assert makes_layer(created_by, size) is expected
+
+
+def test_empty_stream_gives_empty_report():
+    report = parse_plain_progress("x", [])
+    assert report.rows == [] and report.image_id == "" and report.seconds == 0.0
+
+
+def test_interleaved_vertices_keep_their_own_lines():
+    report = parse_plain_progress("x", lines(
+        "#4 [1/3] FROM docker.io/library/base", "#4 CACHED",
+        "#5 [2/3] RUN make a", "#5 0.100 a starts",
+        "#6 [3/3] RUN make b", "#6 0.120 b starts",
+        "#5 [2/3] RUN make a", "#5 0.300 a ends", "#5 DONE 0.4s",
+        "#6 [3/3] RUN make b", "#6 0.500 b ends", "#6 DONE 0.6s",
+        "#7 exporting to image", "#7 writing image sha256:" + "a" * 64 + " done", exit=0))
+    assert [(s.step, s.instruction, s.cached, s.seconds, s.output) for s in report.rows] == [
+        (1, "FROM docker.io/library/base", True, 0.0, []),
+        (2, "RUN make a", False, 0.4, ["a starts", "a ends"]),
+        (3, "RUN make b", False, 0.6, ["b starts", "b ends"])]
+    assert report.image_id == "sha256:" + "a" * 64
+
+
+def test_a_vertex_cached_then_repeated_stays_one_cached_row():
+    report = parse_plain_progress("x", lines(
+        "#4 [1/2] FROM base", "#4 DONE 0.0s", "#5 [2/2] RUN true", "#5 CACHED", "",
+        "#5 [2/2] RUN true", "#5 sha256:" + "b" * 64, "#5 CACHED"))
+    assert [(s.instruction, s.cached, s.seconds, s.vertex) for s in report.rows] == [
+        ("FROM base", True, 0.0, 4), ("RUN true", True, 0.0, 5)]
+
+
+def test_steps_without_done_are_rebuilt_with_no_time_and_keep_their_output():
+    report = parse_plain_progress("x", lines("#4 [1/2] FROM base", "#5 [2/2] RUN slow", "#5 1.5 still going"))
+    assert [(s.cached, s.seconds, s.output) for s in report.rows] == [(True, 0.0, []), (False, 0.0, ["still going"])]
+
+
+def test_instructions_without_a_step_follow_the_row_before_them():
+    dockerfile = "FROM base\nENV A=1\nRUN make\n# a comment\nCMD [\"x\"]\nEXPOSE 80\n"
+    report = parse_plain_progress("x", lines("#4 [1/2] FROM base", "#4 CACHED", "#5 [2/2] RUN make", "#5 DONE 1.0s"),
+                                  dockerfile)
+    assert [(s.step, s.instruction, s.cached, s.vertex) for s in report.rows] == [
+        (1, "FROM base", True, 4), (2, "ENV A=1", True, None), (3, "RUN make", False, 5),
+        (4, 'CMD ["x"]', False, None), (5, "EXPOSE 80", False, None)]
+
+
+def test_stages_and_padded_numbers_map_to_dockerfile_lines():
+    dockerfile = ("FROM base AS build\nRUN make \\\n    all\nFROM base\nWORKDIR /app\nCOPY --from=build /out /out\n"
+                  + "RUN true\n" * 8 + "CMD [\"/out\"]\n")
+    report = parse_plain_progress("x", lines(
+        "#4 [build 1/2] FROM docker.io/library/base", "#4 CACHED",
+        "#5 [build 2/2] RUN make     all", "#5 DONE 2.0s",
+        "#6 [stage-1  1/11] FROM docker.io/library/base", "#6 CACHED",
+        "#7 [stage-1  2/11] WORKDIR /app", "#7 DONE 0.0s",
+        "#8 [stage-1  3/11] COPY --from=build /out /out", "#8 DONE 0.1s",
+        *(line for n in range(8) for line in (f"#{n + 9} [stage-1 {n + 4:2}/11] RUN true", f"#{n + 9} CACHED"))),
+        dockerfile)
+    rows = report.rows
+    assert [(s.instruction, s.seconds) for s in rows[:5]] == [
+        ("FROM base AS build", 0.0), ("RUN make     all", 2.0), ("FROM base", 0.0), ("WORKDIR /app", 0.0),
+        ("COPY --from=build /out /out", 0.1)]
+    assert [s.vertex for s in rows] == [4, 5, 6, 7, 8, *range(9, 17), None]
+
+
+def test_missing_base_image_raises_image_missing():
+    with pytest.raises(ImageMissing) as err:
+        parse_plain_progress("x", lines(
+            "#3 [internal] load metadata for docker.io/layer-lab/nothing-here:1",
+            "#3 ERROR: failed to do request: Head \"https://registry-1.docker.io/v2/layer-lab/nothing-here/"
+            "manifests/1\": dial tcp: lookup registry-1.docker.io: no such host",
+            "------", " > [internal] load metadata for docker.io/layer-lab/nothing-here:1:", "------", exit=1))
+    assert "`FROM docker.io/layer-lab/nothing-here:1`" in str(err.value) and "no such host" in str(err.value)
+
+
+def test_failing_from_step_raises_image_missing():
+    with pytest.raises(ImageMissing, match="FROM base"):
+        parse_plain_progress("x", lines("#4 [1/2] FROM base", "#4 ERROR: pull access denied"), "FROM base\nRUN x\n")
+
+
+def test_dockerfile_parse_error_raises_bad_dockerfile():
+    with pytest.raises(BadDockerfile, match="line 2: unknown instruction: RUNN"):
+        parse_plain_progress("x", lines(
+            "#1 [internal] load build definition from Dockerfile", "#1 DONE 0.0s",
+            "failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
+            "dockerfile parse error line 2: unknown instruction: RUNN", exit=1))
+
+
+def test_an_error_outside_any_step_raises_build_failed_with_the_last_line():
+    with pytest.raises(BuildFailed) as err:
+        parse_plain_progress("x", lines("#4 [1/1] FROM base", "#4 CACHED", "error: no space left on device", exit=1))
+    assert err.value.step is None and err.value.message == "error: no space left on device"
