@@ -6,6 +6,7 @@ live engine and on a recording. Engine and HTTP errors are translated into `LabE
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import time
@@ -16,7 +17,10 @@ import docker
 import docker.errors
 import requests
 
-from .errors import BadDockerfile, EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
+from .errors import BadDockerfile, CredentialsRejected, EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
+
+MIN_API = (1, 41)
+"""Docker Engine 20.10's API, the oldest the lab is tested on."""
 
 Event = tuple[float, dict]
 """One chunk of an engine stream with the seconds since the call began when it arrived."""
@@ -64,12 +68,20 @@ class Engine:
 
     def __init__(self, registry: str, client: docker.DockerClient | None = None):
         self.registry = registry
+        version = os.environ.get("DOCKER_API_VERSION") or "auto"
         try:
-            self.client = client or docker.from_env(timeout=300)
+            self.client = client or docker.from_env(version=version, timeout=300)
             self.client.ping()
+        except (docker.errors.APIError, docker.errors.InvalidVersion) as e:
+            raise EngineUnavailable(f"The engine refuses API version {version}: {getattr(e, 'explanation', e)}.",
+                                    "Unset DOCKER_API_VERSION so the lab negotiates a version both sides speak, "
+                                    "or update Docker.") from e
         except (docker.errors.DockerException, requests.exceptions.ConnectionError) as e:
             raise EngineUnavailable("No Docker engine answers (tried DOCKER_HOST, then the local socket).") from e
         self.api = self.client.api
+        if tuple(map(int, self.api.api_version.split("."))) < MIN_API:
+            raise EngineUnavailable(f"This Docker Engine speaks API {self.api.api_version}; the lab needs "
+                                    f"{'.'.join(map(str, MIN_API))} (Docker 20.10) or newer.", "Update Docker.")
 
     def __repr__(self) -> str:
         return f"<Engine {self.api.base_url} registry={self.registry}>"
@@ -129,6 +141,12 @@ class Engine:
             return [{k: i.get(k) for k in ("Id", "ParentId", "Created", "RepoTags")}
                     for i in self.api.images(all=True)]
 
+    def layer_files(self, image: str) -> dict:
+        """Each layer's file list, read from the streamed export of ``image`` (headers only, nothing on disk)."""
+        from .files import read_export  # the stream reader lives with the parsers of its payload
+        with translated(f"read the files of {image}"):
+            return read_export(self.api.get_image(image), image)
+
     def images(self, label: str) -> list[dict]:
         with translated("list images"):
             return self.api.images(filters={"label": label})
@@ -166,21 +184,40 @@ class Engine:
         url = f"{self.registry_url}/v2/{repository}/manifests/{tag}"
         try:
             r = requests.get(url, headers={"Accept": MANIFEST_TYPES}, timeout=10)
-            if r.status_code == 401 and "Bearer" in r.headers.get("WWW-Authenticate", ""):
+            challenge = r.headers.get("WWW-Authenticate", "")
+            if r.status_code == 401 and challenge.startswith("Bearer"):
                 headers = {"Accept": MANIFEST_TYPES, "Authorization": f"Bearer {self._token(r)}"}
                 r = requests.get(url, headers=headers, timeout=10)
+            elif r.status_code == 401 and challenge.startswith("Basic"):
+                r = requests.get(url, headers={"Accept": MANIFEST_TYPES}, auth=self._login(), timeout=10)
             r.raise_for_status()
         except requests.RequestException as e:
             raise RegistryUnavailable(f"The registry at {self.registry} did not give the manifest of "
                                       f"{repository}:{tag} ({e.__class__.__name__}).") from e
         return r.json()
 
+    def login(self, username: str, password: str) -> None:
+        """Log in to the registry, as `docker login` does; the password is kept by the SDK only.
+
+        Raises:
+            CredentialsRejected: the registry refused them (the message never repeats the password).
+        """
+        try:
+            self.client.login(username=username, password=password, registry=self.registry.partition("/")[0])
+        except docker.errors.APIError:  # not chained: the failed request's body holds the password
+            raise CredentialsRejected(f"The registry at {self.registry} rejected the login of {username!r}.") from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
+            raise EngineUnavailable("The Docker engine stopped answering while logging in.") from e
+
+    def _login(self) -> tuple[str, str] | None:
+        """The user name and password of the last login to the registry, if any."""
+        auth = self.api._auth_configs.resolve_authconfig(self.registry.partition("/")[0]) or {}
+        return (auth["username"], auth["password"]) if auth.get("username") else None
+
     def _token(self, challenge: requests.Response) -> str:
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge.headers["WWW-Authenticate"]))
         realm = params.pop("realm")
-        auth = self.api._auth_configs.resolve_authconfig(self.registry.partition("/")[0]) or {}
-        login = (auth["username"], auth["password"]) if auth.get("username") else None
-        r = requests.get(realm, params=params, auth=login, timeout=10)
+        r = requests.get(realm, params=params, auth=self._login(), timeout=10)
         r.raise_for_status()
         return r.json().get("token") or r.json()["access_token"]
 

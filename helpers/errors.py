@@ -30,6 +30,13 @@ class RegistryUnavailable(LabError):
     fix = "Start the lab's registry with `make up`, or set LAYER_LAB_REGISTRY to one that runs."
 
 
+class CredentialsRejected(LabError):
+    """The registry refused a login, or a push needs one."""
+
+    fix = ("Log in with the right user name and password: lab.login(user, password), "
+           "or `docker login REGISTRY` in a terminal.")
+
+
 class BadInput(LabError):
     """An argument the lab was given cannot be used (a tag, a message, a Dockerfile)."""
 

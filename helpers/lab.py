@@ -168,6 +168,16 @@ class Lab:
         """The image's history like `docker image history`, sizes in bytes, with layer digests."""
         return parse_history(image, self.engine.history(image), self.engine.inspect_image(image))
 
+    def login(self, username: str, password: str) -> None:
+        """Log in to the lab's registry (needed for Docker Hub; not for the lab's own registry).
+
+        Raises:
+            CredentialsRejected: the registry refused the user name or password.
+        """
+        if self.mode == "REPLAY":
+            raise BadInput("A replay has no registry to log in to.", "Skip this cell, or run the lab with Docker.")
+        self.engine.login(username, password)
+
     def push(self, image: str) -> PushReport:
         """Tag ``image`` for the registry, push it, and report what happened to each layer.
 
@@ -190,11 +200,15 @@ class Lab:
         return f"{namespace}/{name.rsplit('/', 1)[-1]}" if namespace else name
 
     # -- containers --------------------------------------------------------------------------
-    def run(self, image: str, port: int = 5001) -> App:
-        """Run the app from ``image`` with host ``port`` mapped to its port 5000; wait until it answers."""
+    def run(self, image: str, port: int = 5001, wait: float = 30.0) -> App:
+        """Run the app from ``image`` with host ``port`` mapped to its port 5000; wait until it answers.
+
+        Raises:
+            ContainerFailed: the app exited, or did not answer within ``wait`` seconds.
+        """
         if not self.engine.has_image(image):
             raise ImageMissing(f"There is no image {image} yet.")
-        return containers.start(self.engine, image, self.labels, port)
+        return containers.start(self.engine, image, self.labels, port, wait)
 
     def get(self, app: App, path: str = "/") -> str:
         """GET ``path`` from the app, like ``curl``, and return the body."""

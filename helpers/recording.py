@@ -23,7 +23,7 @@ RECORDINGS = Path(__file__).resolve().parent.parent / "notebooks" / "recordings"
 STREAMS = {"build", "push"}
 CALLS = {"version", "info", "all_images", "inspect_image", "has_image", "history", "images", "tag", "remove_image",
          "manifest", "registry_answers", "run", "inspect_container", "logs", "exec", "diff", "containers",
-         "remove_container", "http_get", "monotonic", "port_free"}
+         "remove_container", "http_get", "monotonic", "port_free", "layer_files"}
 HOST_KEYS = {"GraphDriver", "LogPath", "ResolvConfPath", "HostnamePath", "HostsPath", "Mounts", "HostConfig",
              "ContainerConfig", "Metadata"}
 """Keys of engine payloads that name host paths or host settings; never stored."""

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .engine import Event
-from .errors import PushFailed, RegistryUnavailable
+from .errors import CredentialsRejected, PushFailed, RegistryUnavailable
 from .report import FrameReport
 
 OUTCOMES = {"Pushed": "pushed", "Layer already exists": "exists"}
@@ -75,6 +75,11 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
             message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
             if "connection refused" in message or "no such host" in message:
                 raise RegistryUnavailable(f"The registry for {repository} does not answer: {message.strip()}")
+            if any(w in message for w in ("basic auth credentials", "unauthorized", "authentication required")):
+                raise CredentialsRejected(f"The registry wants a login to push {repository}: {message.strip()}")
+            if "denied" in message:
+                raise PushFailed(f"The registry denied the push of {repository}:{tag}: {message.strip()}",
+                                 "Push to a repository of your own (for Docker Hub: <your Docker ID>/name).")
             raise PushFailed(f"The push of {repository}:{tag} failed: {message.strip()}")
         status, layer = chunk.get("status", ""), chunk.get("id")
         digest = (chunk.get("aux") or {}).get("Digest", digest)

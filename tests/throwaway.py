@@ -14,6 +14,7 @@ import requests
 
 CONFIG = "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\n" \
          "http:\n  addr: 127.0.0.1:{port}\n"
+AUTH = "auth:\n  htpasswd:\n    realm: layer-lab-tests\n    path: {path}\n"
 
 
 def free_port() -> int:
@@ -26,15 +27,19 @@ def _wait(address: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://{address}/v2/", timeout=1).ok:
+            if "Docker-Distribution-Api-Version" in requests.get(f"http://{address}/v2/", timeout=1).headers:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"the throwaway registry at {address} did not answer")
 
 
 @contextlib.contextmanager
-def throwaway_registry() -> Iterator[str]:
-    """Run an empty registry (Debian's docker-registry) and yield its ``localhost:PORT``."""
+def throwaway_registry(users: dict[str, str] | None = None) -> Iterator[str]:
+    """Run an empty registry (Debian's docker-registry) and yield its ``localhost:PORT``.
+
+    Args:
+        users: if given, the registry demands these user names and passwords (htpasswd, bcrypt).
+    """
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RuntimeError("docker-registry is not installed: run `make up` (or apt-get install docker-registry)")
@@ -42,6 +47,13 @@ def throwaway_registry() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="layer-lab-registry-") as home:
         config = Path(home) / "config.yml"
         config.write_text(CONFIG.format(root=Path(home) / "data", port=port))
+        if users is not None:
+            import bcrypt
+            htpasswd = Path(home) / "htpasswd"
+            htpasswd.write_text("".join(f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt()).decode()}\n"
+                                        for u, p in users.items()))
+            with open(config, "a") as out:
+                out.write(AUTH.format(path=htpasswd))
         proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:

@@ -109,3 +109,34 @@ def test_cleanup_removes_only_what_the_lab_labelled(engine, tmp_path):
         own_container.remove(force=True)
         client.images.remove(kept_tag)
         client.images.remove(own_image.id)
+
+
+@pytest.mark.parametrize("version, says", [("9.99", "too new"), ("1.12", "below 1.24")])
+def test_engine_refusing_the_api_version_names_the_fix(monkeypatch, version, says):
+    monkeypatch.setenv("DOCKER_API_VERSION", version)
+    with pytest.raises(helpers.EngineUnavailable, match=says) as err:
+        Engine("localhost:5000")
+    assert "DOCKER_API_VERSION" in short(err.value)
+
+
+def test_app_that_never_answers_is_given_up_on_in_bounded_time(lab):
+    lab.write_dockerfile(app="silent.py", filename="Dockerfile.silent")
+    lab.workspace.write("silent.py", "import time\ntime.sleep(600)\n")
+    lab.build("silent", dockerfile="Dockerfile.silent")
+    with pytest.raises(helpers.ContainerFailed, match="did not answer .* within 3 s") as err:
+        lab.run(lab.image("silent"), wait=3)
+    short(err.value)
+
+
+def test_lab_containers_are_not_privileged_and_mount_nothing(lab):
+    lab.write_dockerfile()
+    lab.write_app()
+    lab.build("v1")
+    app = lab.run(lab.image("v1"))
+    try:
+        info = lab.engine.client.api.inspect_container(app.id)
+        assert info["HostConfig"]["Privileged"] is False
+        assert not info["Mounts"] and not info["HostConfig"]["Binds"]
+        assert all(b["HostIp"] == "127.0.0.1" for b in info["HostConfig"]["PortBindings"]["5000/tcp"])
+    finally:
+        lab.stop(app)
