@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import BuildReport, BuildStep
+from .cache import instructions as cache_instructions
 from .engine import Event
 from .errors import BadDockerfile, BuildFailed, ImageMissing, LabError
 from .layers import History
@@ -147,23 +148,9 @@ def _keyword(instruction: str) -> str:
     return instruction.split(None, 1)[0].upper() if instruction.strip() else ""
 
 
-def _instructions(dockerfile_text: str) -> list[str]:
-    """The Dockerfile's instructions as the classic builder prints them: comments dropped, ``\\`` lines joined."""
-    found, pending = [], ""
-    for line in dockerfile_text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1]
-            continue
-        found.append((pending + line).strip())
-        pending = ""
-    return found + ([pending.strip()] if pending.strip() else [])
-
-
 def _plan(dockerfile_text: str) -> list[tuple[str, tuple[str, int] | None]]:
     """Each instruction with the ``(stage, k)`` of the ``[stage k/n]`` step BuildKit prints for it, or None."""
-    instructions = _instructions(dockerfile_text)
+    instructions = cache_instructions(dockerfile_text)
     froms = [i.split() for i in instructions if _keyword(i) == "FROM"]
     names = [w[-1].lower() if len(w) > 3 and w[-2].upper() == "AS" else f"stage-{n}" for n, w in enumerate(froms)]
     plan, stage, k = [], -1, 0

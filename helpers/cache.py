@@ -38,9 +38,17 @@ def file_checksum(path: Path, arcname: str) -> str:
 
 
 def instructions(dockerfile: str) -> list[str]:
-    """The instructions of a Dockerfile, continuation lines joined, comments and blanks dropped."""
-    text = re.sub(r"\\\n", " ", dockerfile)
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    """The Dockerfile's instructions as the classic builder prints them: comments dropped, ``\\`` lines joined."""
+    found, pending = [], ""
+    for line in dockerfile.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1]
+            continue
+        found.append((pending + line).strip())
+        pending = ""
+    return found + ([pending.strip()] if pending.strip() else [])
 
 
 def _json_args(args: str) -> str:

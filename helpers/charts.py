@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .build import BuildReport
+from .display import human
 from .journey import Journey
 from .layers import History, Sharing, compare
 from .registry import PushReport
@@ -24,17 +25,6 @@ MAX_CELL_TEXT_ROWS = 25
 MAX_COLUMN_LABELS = 12
 _LEGEND = dict(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
 _DIGEST = re.compile(r"\b([0-9a-f]{7})[0-9a-f]{5,}\b")
-
-
-def _human(nbytes: int) -> str:
-    """``nbytes`` as the docker CLI shows sizes (1000-based): ``161 B``, ``4.9 MB``."""
-    if nbytes < 1000:
-        return f"{nbytes} B"
-    value = float(nbytes)
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if round(value, 1) < 1000 or unit == "GB":
-            return f"{value:.1f} {unit}"
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -85,7 +75,7 @@ def layer_sizes(*histories: History, ax: Axes | None = None) -> Figure:
     bars = ax.barh(ys, widths, color=[REUSED if r.diff_id in shared else NEW for _, r in rows])
     for bar, (_, r) in zip(bars, rows):
         bar.set_hatch(SHARED_HATCH if r.diff_id in shared else None)
-    ax.bar_label(bars, [_human(r.size) for _, r in rows], padding=3, fontsize=8)
+    ax.bar_label(bars, [human(r.size) for _, r in rows], padding=3, fontsize=8)
     ax.set_yticks(ys, [f"{_name(image)}: {_short(_layer_name(r))}" for image, r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
@@ -141,7 +131,10 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
     ax.set_xlabel("build (image tag)")
     ax.set_ylabel("Dockerfile step")
     ax.set_title("Build cache: once a step is rebuilt, every later step is rebuilt too")
-    ax.legend(handles=[Patch(facecolor=REUSED, label="from the cache"), Patch(facecolor=NEW, label="rebuilt")],
+    handles = [Patch(facecolor=REUSED, label="from the cache"), Patch(facecolor=NEW, label="rebuilt")]
+    if np.ma.is_masked(grid):
+        handles.append(Patch(facecolor="white", edgecolor="grey", label="no such step in that build"))
+    ax.legend(handles=handles,
               title="cell text: seconds" if n <= MAX_CELL_TEXT_ROWS else None, title_fontsize=8, **_LEGEND)
     return ax.figure
 
@@ -172,7 +165,7 @@ def push_bytes(*pushes: PushReport, ax: Axes | None = None) -> Figure:
     """
     ax = _axes(ax, len(pushes))
     _stacked(ax, [p.tag for p in pushes], [p.uploaded_bytes for p in pushes], [p.reused_bytes for p in pushes],
-             [f"uploaded {_human(p.uploaded_bytes)}, reused {_human(p.reused_bytes)}" for p in pushes],
+             [f"uploaded {human(p.uploaded_bytes)}, reused {human(p.reused_bytes)}" for p in pushes],
              dict(color=NEW, label="uploaded (pushed)"), dict(color=REUSED, label="reused (exists or mounted)"))
     ax.set_xlabel("layer bytes (MB, compressed)")
     ax.set_ylabel("push (tag)")
@@ -195,7 +188,7 @@ def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
     unique = [sum(r.size for r in sharing.rows if not r.shared and i in r.images) for i in images]
     ax = _axes(ax, len(images))
     _stacked(ax, [_name(i) for i in images], shared, unique,
-             [f"shared {_human(s)}, unique {_human(u)}" for s, u in zip(shared, unique)],
+             [f"shared {human(s)}, unique {human(u)}" for s, u in zip(shared, unique)],
              dict(color=REUSED, hatch=SHARED_HATCH, label="in shared layers"),
              dict(color=NEW, label="in layers only this image has"))
     ax.set_xlabel("layer bytes (MB, uncompressed)")
@@ -205,7 +198,7 @@ def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
 
 
 def journey(report: Journey, ax: Axes | None = None) -> Figure:
-    """One bar per layer of an image: compressed bytes the push sent, then bytes it did not send.
+    """One bar per layer of an image, its compressed size on a log scale, coloured by whether the push sent it.
 
     Args:
         report: what `helpers.journey` returned for a build and the push of its image.
@@ -215,15 +208,21 @@ def journey(report: Journey, ax: Axes | None = None) -> Figure:
         The figure drawn into.
     """
     ax = _axes(ax, len(report.rows))
-    names = [f"{r.step}. {_short(r.instruction, 28)}\n({'cached' if r.cached else 'built'}, {r.push})"
-             for r in report.rows]
-    _stacked(ax, names, [r.uploaded for r in report.rows], [r.saved for r in report.rows],
-             [f"sent {_human(r.uploaded)}, not sent {_human(r.saved)}" for r in report.rows],
-             dict(color=NEW, label="sent by the push"), dict(color=REUSED, label="not sent: the registry had it"))
-    ax.tick_params(axis="y", labelsize=8)
-    ax.set_xlabel("layer bytes (MB, compressed)")
+    sizes = [max(r.compressed, 1) / 1e6 for r in report.rows]
+    bars = ax.barh(range(len(sizes)), sizes, color=[NEW if r.uploaded else REUSED for r in report.rows])
+    ax.bar_label(bars, [f"{'sent' if r.uploaded else 'not sent'}: {human(r.compressed)}" for r in report.rows],
+                 padding=3, fontsize=8)
+    ax.set_yticks(range(len(sizes)), [f"{r.step}. {_short(r.instruction, 28)}\n({'cached' if r.cached else 'built'}, "
+                                      f"{r.push})" for r in report.rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(min(sizes) / 3, max(sizes) * 300)
+    ax.xaxis.set_major_formatter("{x:g}")
+    ax.set_xlabel("layer size in the registry (MB, compressed, log scale)")
     ax.set_ylabel("layer (step that made it)")
-    ax.set_title(f"{_name(report.tag)}: cached layers were already in the registry, so only new ones travel")
+    ax.set_title(f"{_name(report.tag)}: layers the build reused were already in the registry; only new ones travel")
+    ax.legend(handles=[Patch(facecolor=NEW, label="sent by the push"),
+                       Patch(facecolor=REUSED, label="not sent: the registry had it")], **_LEGEND)
     return ax.figure
 
 

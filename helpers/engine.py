@@ -16,6 +16,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+import urllib3
 
 from .errors import BadDockerfile, CredentialsRejected, EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
 
@@ -44,7 +45,7 @@ def translated(action: str) -> Iterator[None]:
         if "dockerfile parse error" in str(e.explanation):
             raise BadDockerfile(f"The Dockerfile does not parse: {e.explanation.split('error ', 1)[-1]}.") from e
         raise LabError(f"The engine refused to {action}: {e.explanation or e}") from e
-    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
         raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e
 
 
@@ -119,6 +120,13 @@ class Engine:
             yield from _stamped(self.api.build(path=path, tag=tag, labels=labels, dockerfile=dockerfile,
                                                nocache=nocache, buildargs=args, rm=True, forcerm=True,
                                                decode=True))
+
+    def build_cli(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
+                  nocache: bool = False) -> Iterator[Event]:
+        """Stream a BuildKit build through the docker CLI: ``{"line": ...}`` chunks, then ``{"exit": code}``."""
+        from .buildkit import cli_build  # the CLI path's runner lives beside its parser
+
+        yield from cli_build(path, tag, labels, dockerfile, nocache)
 
     def inspect_image(self, ref: str) -> dict:
         with translated(f"inspect the image {ref}"):

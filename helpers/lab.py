@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from . import cache, containers, recording, settings
+from . import buildkit, cache, containers, recording, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
@@ -21,6 +21,26 @@ LABEL = "layer-lab"
 APP_IMAGE = "python-hello-world"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+BUILDERS = {"classic": "classic (docker SDK, the workshop's `Step N/M` output)",
+            "buildkit": "BuildKit (docker CLI, `--progress=plain`)"}
+
+
+def _check_builder(builder: str) -> str:
+    if builder not in BUILDERS:
+        raise BadInput(f"{builder!r} is not a builder.", "Use 'classic' or 'buildkit'.")
+    return builder
+
+
+def default_builder() -> str:
+    """The builder `docker build` would use here: BuildKit where buildx exists or DOCKER_BUILDKIT=1 asks
+    for it, else the classic one (an engine and CLI without buildx, like Debian's docker.io)."""
+    choice = os.environ.get("DOCKER_BUILDKIT")
+    if choice is not None:
+        return "buildkit" if choice == "1" else "classic"
+    found = buildkit.find_cli()
+    return "buildkit" if found and "buildx" in found else "classic"
 
 
 @dataclass
@@ -38,9 +58,10 @@ class Lab:
     what carries it and nothing else.
     """
 
-    def __init__(self, engine: Engine, config: settings.Settings, workspace: Workspace):
+    def __init__(self, engine: Engine, config: settings.Settings, workspace: Workspace, builder: str = "classic"):
         self.engine, self.settings, self.workspace = engine, config, workspace
         self.labels = {LABEL: workspace.name}
+        self.builder = _check_builder(builder)
 
     def __repr__(self) -> str:
         return f"<Lab {self.mode}: {self.banner()}>"
@@ -52,10 +73,8 @@ class Lab:
 
     @property
     def mode(self) -> str:
-        """``LIVE``, ``RECORDING`` or ``REPLAY``: what the engine answers come from."""
-        if isinstance(self.engine, recording.ReplayEngine):
-            return "REPLAY"
-        return "RECORDING" if isinstance(self.engine, recording.RecordingEngine) else "LIVE"
+        """``LIVE`` or ``REPLAY``: whether the engine answers come from a real engine or a recording."""
+        return "REPLAY" if isinstance(self.engine, recording.ReplayEngine) else "LIVE"
 
     def banner(self) -> str:
         """One line saying where the answers come from; in replay, when and with what they were recorded."""
@@ -65,8 +84,9 @@ class Lab:
                     f"with Docker Engine {m['engine']} ({m['builder']} builder, {m['storage_driver']}), "
                     f"base image {m['base_image']}. Tables and charts are drawn from that run's engine answers.")
         version = self.engine.version()
-        return (f"Docker Engine {version['Version']} (API {version['ApiVersion']}), registry {self.registry}, "
-                f"base image {self.base_image}, workspace {self.workspace.name}")
+        recorded = " (and recorded for replay)" if isinstance(self.engine, recording.RecordingEngine) else ""
+        return (f"Docker Engine {version['Version']} (API {version['ApiVersion']}), {self.builder} builder, "
+                f"registry {self.registry}, base image {self.base_image}, workspace {self.workspace.name}{recorded}")
 
     @property
     def base_image(self) -> str:
@@ -82,7 +102,7 @@ class Lab:
         info = self.engine.info()
         return {"engine": f"Docker Engine {version['Version']} (API {version['ApiVersion']})",
                 "storage driver": info.get("Driver", "?"),
-                "builder": "classic (docker SDK)",
+                "builder": BUILDERS[self.builder],
                 "registry": f"{self.registry} ({'answering' if self.engine.registry_answers() else 'NOT answering'})",
                 "base image": f"{self.base_image} ({self.settings.base_reason})",
                 "workspace": str(self.workspace.path)}
@@ -126,7 +146,7 @@ class Lab:
         return f"{self.workspace.name}/{name}:{tag}"
 
     def build(self, tag: str, name: str = APP_IMAGE, dockerfile: str = "Dockerfile", nocache: bool = False,
-              explain: bool = False, args: dict[str, str] | None = None) -> BuildReport:
+              explain: bool = False, args: dict[str, str] | None = None, builder: str | None = None) -> BuildReport:
         """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
 
         Args:
@@ -137,11 +157,20 @@ class Lab:
                 will be reused or rebuilt; the report's ``why`` then holds that, checked against
                 what the engine did.
             args: build-arg values (``--build-arg``).
+            builder: ``classic`` or ``buildkit``; by default the lab's (see `connect`).
 
         Raises:
             BuildFailed: a step failed (the error names it and shows its last output lines).
+            BadInput: ``explain`` or ``args`` with BuildKit, which keeps a cache of its own.
         """
         image = self.image(tag, name)
+        if _check_builder(builder or self.builder) == "buildkit":
+            if explain or args:
+                raise BadInput("explain and args follow the classic builder; BuildKit keeps a cache of its own.",
+                               'Build with builder="classic" for them.')
+            events = self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile, nocache)
+            report = buildkit.parse_plain_progress(image, events, self.workspace.read(dockerfile))
+            return buildkit.join_history(report, self.history(image))
         for attempt in (1, 2):
             before = self._forecast(dockerfile, nocache, args) if explain else None
             events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args)
@@ -258,7 +287,7 @@ class Lab:
         return Cleaned(len(found), len(images))
 
 
-def connect(notebook: str | None = None, mode: str | None = None) -> Lab:
+def connect(notebook: str | None = None, mode: str | None = None, builder: str | None = None) -> Lab:
     """Connect to the engine the docker CLI would use, or replay a recording where there is none.
 
     Args:
@@ -266,10 +295,12 @@ def connect(notebook: str | None = None, mode: str | None = None) -> Lab:
         mode: ``live``, ``record`` (live, and store every engine answer under
             ``notebooks/recordings/``) or ``replay``; by default ``LAYER_LAB_MODE``, else live
             when an engine answers and replay when none does.
+        builder: ``classic`` or ``buildkit`` for the lab's builds; by default ``LAYER_LAB_BUILDER``,
+            else what `docker build` would use here (`default_builder`). A replay uses the recorded one.
 
     Raises:
         EngineUnavailable: no engine answers and there is no recording to replay.
-        BadInput: ``mode`` is not one of the three.
+        BadInput: ``mode`` or ``builder`` is not one of the known ones.
     """
     install_error_display()
     mode = mode or os.environ.get("LAYER_LAB_MODE") or "auto"
@@ -284,15 +315,16 @@ def connect(notebook: str | None = None, mode: str | None = None) -> Lab:
                 raise
         else:
             workspace = Workspace()
+            builder = _check_builder(builder or os.environ.get("LAYER_LAB_BUILDER") or default_builder())
             if mode == "record":
                 if notebook is None:
                     raise BadInput("Recording needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
-                meta = recording.meta_for(engine, notebook, workspace.name, config.base_image)
+                meta = recording.meta_for(engine, notebook, workspace.name, config.base_image, builder)
                 engine = recording.RecordingEngine(engine, recording.recording_path(notebook), meta)
-            return Lab(engine, config, workspace)
+            return Lab(engine, config, workspace, builder)
     if notebook is None:
         raise BadInput("Replay needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
     recorded = recording.load(notebook)
     meta = recorded["meta"]
     config = settings.Settings(meta["registry"], meta["base_image"], f"as recorded on {meta['recorded']}")
-    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]))
+    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]), meta["builder"])

@@ -20,7 +20,7 @@ from . import errors
 from .engine import Engine
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "notebooks" / "recordings"
-STREAMS = {"build", "push"}
+STREAMS = {"build", "build_cli", "push"}
 CALLS = {"version", "info", "all_images", "inspect_image", "has_image", "history", "images", "tag", "remove_image",
          "manifest", "registry_answers", "run", "inspect_container", "logs", "exec", "diff", "containers",
          "remove_container", "http_get", "monotonic", "port_free", "layer_files"}
@@ -30,7 +30,7 @@ HOST_KEYS = {"GraphDriver", "LogPath", "ResolvConfPath", "HostnamePath", "HostsP
 
 
 def _key(name: str, args: tuple, kwargs: dict) -> str:
-    if name == "build":  # the context folder differs from machine to machine
+    if name in ("build", "build_cli"):  # the context folder differs from machine to machine
         args = args[1:]
     return json.dumps([name, list(args), kwargs], sort_keys=True, default=str)
 
@@ -123,7 +123,7 @@ class ReplayEngine:
     def _next(self, name: str, args: tuple, kwargs: dict) -> dict:
         queue = self.answers.get(_key(name, args, kwargs))
         if not queue:
-            shown = ", ".join(map(repr, args[1:] if name == "build" else args))
+            shown = ", ".join(map(repr, args[1:] if name in ("build", "build_cli") else args))
             raise errors.RecordingMissing(f"The recording of {self.name} holds no answer for {name}({shown}).")
         return queue.popleft() if len(queue) > 1 else queue[0]
 
@@ -157,10 +157,10 @@ def load(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def meta_for(engine: Engine, notebook: str, workspace: str, base_image: str) -> dict:
+def meta_for(engine: Engine, notebook: str, workspace: str, base_image: str, builder: str = "classic") -> dict:
     """What a recording says about itself: when, with which engine, builder, driver and base."""
     version, info = engine.version(), engine.info()
     return {"notebook": notebook, "workspace": workspace, "registry": engine.registry, "base_image": base_image,
             "recorded": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "engine": version["Version"], "api": version["ApiVersion"], "builder": "classic",
+            "engine": version["Version"], "api": version["ApiVersion"], "builder": builder,
             "storage_driver": info["Driver"]}

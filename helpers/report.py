@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 
 import pandas as pd
+
+from .display import html_table
 
 
 class FrameReport:
@@ -24,8 +25,7 @@ class FrameReport:
         return pd.DataFrame([{c: getattr(r, c) for c in columns} for r in self.rows], columns=columns)
 
     def _repr_html_(self) -> str:
-        table = self.frame.to_html(index=False, border=0, na_rep="", float_format=lambda x: f"{x:.2f}")
-        return f"<p><b>{html.escape(self.title)}</b></p>{table}"
+        return html_table(self.title, self.frame)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.title}: {len(self.rows)} rows>"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the cells every notebook repeats (navigation bar and Binder badge, at the end) from one place.
+"""Write the cells every notebook repeats (navigation bar and Binder link, at the end) from one place.
 
 `python scripts/notebook_chrome.py` updates the notebooks in place; `--check` only reports
 notebooks whose repeated cells are out of date (the unit tests run it).
@@ -30,8 +30,8 @@ def nav_bar(index: int, books: list[tuple[str, str]]) -> str:
     parts.append(f"[{books[0][1]}]({books[0][0]})" if index else "**the map is above**")
     if index + 1 < len(books):
         parts.append(f"[{books[index + 1][1]}]({books[index + 1][0]}) >")
-    badge = f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({BINDER.format(name=books[index][0])})"
-    return "---\n" + " | ".join(parts) + f"\n\n{badge} (no Docker needed: replays a recorded run)"
+    binder = f"[Launch this notebook on Binder]({BINDER.format(name=books[index][0])})"
+    return "---\n" + " | ".join(parts) + f"\n\n{binder} (no Docker needed: it replays a recorded run)"
 
 
 def apply(check: bool) -> list[str]:

@@ -1,4 +1,5 @@
-"""Shared test fixtures: recorded engine payloads, and the rule that live tests fail in CI."""
+"""Shared test fixtures: recorded engine payloads, the rule that live tests fail in CI, and the
+learner's own objects, planted before the whole session and checked intact after it."""
 from __future__ import annotations
 
 import json
@@ -33,3 +34,49 @@ def _close_figures():
     import sys
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+def pytest_sessionstart(session):
+    """Plant a learner's own image, containers, volume and files before anything of the lab runs."""
+    session.config.learner = None
+    try:
+        import docker
+
+        from helpers.settings import load as load_settings
+        from tests.learner import LearnerObjects
+
+        client = docker.from_env()
+        client.ping()
+        if client.images.list(name=load_settings().base_image):
+            session.config.learner = LearnerObjects(client, load_settings().base_image)
+    except Exception as e:  # no engine: a replay or unit-only session has nothing to plant
+        if engine_required():
+            raise
+        print(f"learner objects not planted: {e}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session if any learner object changed, or a lab container made during it still runs."""
+    learner = getattr(session.config, "learner", None)
+    if learner is None:
+        return
+    problems = learner.problems()
+    started = learner.started
+    leftovers = [c.name for c in learner.client.containers.list(filters={"label": "layer-lab"})
+                 if _created(c) >= started]
+    learner.remove()
+    if leftovers:
+        problems.append(f"lab containers still running after the suite: {leftovers}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problems:
+        reporter.write_line("LEARNER OBJECTS OR LEFTOVERS: " + "; ".join(problems), red=True)
+        session.exitstatus = 1
+    else:
+        reporter.write_line(f"learner objects checked intact after the session: {learner.count} of "
+                            f"{learner.count}; no lab container left running")
+
+
+def _created(container) -> float:
+    import datetime
+    stamp = container.attrs["Created"][:26].rstrip("Z")
+    return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()

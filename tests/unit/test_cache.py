@@ -12,7 +12,7 @@ from tests.conftest import load
 
 def test_instructions_join_continuations_and_drop_comments():
     text = "# comment\nFROM base\n\nRUN pip install \\\n    flask\nCMD [\"python\",\"app.py\"]\n"
-    assert instructions(text) == ["FROM base", "RUN pip install      flask", 'CMD ["python","app.py"]']
+    assert instructions(text) == ["FROM base", "RUN pip install     flask", 'CMD ["python","app.py"]']
 
 
 @pytest.mark.parametrize("instruction, expected", [

@@ -12,6 +12,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from helpers import charts
+from helpers.display import human
 from helpers.build import BuildReport, BuildStep, join_layers, parse_build_stream
 from helpers.layers import compare, parse_history
 from helpers.registry import join_manifest, parse_push_stream
@@ -57,7 +58,7 @@ def widths(ax) -> list[float]:
     (188_829_909, "188.8 MB"), (999_960, "1.0 MB"), (2_500_000_000, "2.5 GB"), (2_500_000_000_000, "2500.0 GB"),
 ])
 def test_human_sizes_are_1000_based_like_the_docker_cli(nbytes, shown):
-    assert charts._human(nbytes) == shown
+    assert human(nbytes) == shown
 
 
 def test_short_labels_cut_digests_and_length():
@@ -75,7 +76,7 @@ def test_layer_sizes_one_bar_per_layer_with_shared_ones_hatched(r):
     shared = {row.diff_id for row in r.sharing.rows if row.shared}
     assert len(ax.patches) == len(rows) == 6
     assert [bool(p.get_hatch()) for p in ax.patches] == [row.diff_id in shared for row in rows]
-    assert texts(ax) == [charts._human(row.size) for row in rows]
+    assert texts(ax) == [human(row.size) for row in rows]
     assert "MB" in ax.get_xlabel() and ax.get_xscale() == "log"
     assert ax.get_ylabel() and ax.get_title()
     assert all(len(t.get_text()) <= 45 for t in ax.get_yticklabels())
@@ -128,7 +129,7 @@ def test_push_bytes_stacks_uploaded_then_reused(r):
     uploaded = [p.uploaded_bytes / 1e6 for p in (r.p1, r.p2)]
     reused = [p.reused_bytes / 1e6 for p in (r.p1, r.p2)]
     assert widths(ax) == pytest.approx(uploaded + reused)
-    assert texts(ax) == [f"uploaded {charts._human(p.uploaded_bytes)}, reused {charts._human(p.reused_bytes)}"
+    assert texts(ax) == [f"uploaded {human(p.uploaded_bytes)}, reused {human(p.reused_bytes)}"
                          for p in (r.p1, r.p2)]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["v1", "v2"]
     assert "MB" in ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
@@ -141,7 +142,7 @@ def test_shared_bytes_stacks_shared_then_unique(r):
     shared = r.sharing.shared_bytes / 1e6
     unique = [row.size / 1e6 for row in r.sharing.rows if not row.shared]
     assert widths(ax) == pytest.approx([shared, shared] + unique)
-    assert all(t.startswith(f"shared {charts._human(r.sharing.shared_bytes)}, unique ") for t in texts(ax))
+    assert all(t.startswith(f"shared {human(r.sharing.shared_bytes)}, unique ") for t in texts(ax))
     assert [t.get_text() for t in ax.get_yticklabels()] == ["v1", "v2"]
     assert "MB" in ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
 

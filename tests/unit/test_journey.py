@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from matplotlib.colors import to_hex
 
 from helpers import charts
 from helpers.build import join_layers, parse_build_stream
@@ -48,11 +49,13 @@ def test_bad_guesses_get_a_clear_error(guess):
         check_guess(guess, build("v2", "build_v2_after_change"))
 
 
-def test_journey_chart_has_one_bar_pair_per_layer():
+def test_journey_chart_has_one_bar_per_layer_coloured_by_what_the_push_sent():
     trip = journey(build("v2", "build_v2_after_change"), push("v2"))
     ax = charts.journey(trip).axes[0]
-    assert len(ax.patches) == 2 * len(trip.rows)
-    assert "MB" in ax.get_xlabel() and ax.get_title()
+    bars = [p for p in ax.patches if p.get_width() > 0][:len(trip.rows)]
+    assert len(bars) == len(trip.rows)
+    assert [to_hex(b.get_facecolor()) for b in bars] == [charts.NEW if r.uploaded else charts.REUSED for r in trip.rows]
+    assert "MB" in ax.get_xlabel() and ax.get_xscale() == "log" and ax.get_title()
 
 
 def test_line_order_chart_draws_cumulative_lines_for_both_orders():
