@@ -1,8 +1,10 @@
 """Why each build step came from the cache or not: the classic builder's cache lookup, done by the
-lab against the engine's image store before a build, then checked against what the build did.
+lab before a build, then checked against what the build did.
 
-The classic builder reuses a step when the image store holds a child of the step's parent image
-made by the same instruction: the same command text, for COPY/ADD the same file checksum (a tarsum
+The lab lets a build reuse only its own workspace's earlier builds (``--cache-from`` with those
+images and the base), so two notebooks running at once never serve each other's cache. The
+builder then reuses a step when one of those images' histories continues the chain built so far
+with the same instruction: the same command text, for COPY/ADD the same file checksum (a tarsum
 of the file's header fields and bytes, not its mtime), for RUN the same build-arg values.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from .build import BuildReport
 from .errors import ImageMissing
-from .layers import instruction_of
+from .layers import instruction_of, parse_history
 from .report import FrameReport
 
 _NOP = "/bin/sh -c #(nop) "
@@ -124,75 +126,77 @@ class Forecast:
     steps: list[tuple[str, bool | None, str]]
 
 
-def forecast(engine, dockerfile: str, context: Path, base_id: str, labels: dict[str, str],
+Entry = tuple[str, int, str | None]
+"""One history entry as the cache compares it: its command text, when it was made, its layer."""
+
+
+def _entries(engine, image: str) -> list[Entry]:
+    """An image's history oldest first, as `Entry`s; empty if the image is gone (another lab's cleanup)."""
+    try:
+        history = parse_history(image, engine.history(image), engine.inspect_image(image))
+    except ImageMissing:
+        return []
+    return [(" ".join(r.created_by.split()), r.created, r.diff_id) for r in reversed(history.rows)]
+
+
+def forecast(engine, dockerfile: str, context: Path, base: str, sources: list[str], labels: dict[str, str],
              args: dict[str, str] | None = None, nocache: bool = False) -> Forecast:
-    """Walk the Dockerfile the way the classic builder's cache does, against the image store now.
+    """Walk the Dockerfile the way the classic builder's cache does with ``--cache-from sources``.
 
     Args:
         engine: the lab's `Engine` (or a recording of one).
         dockerfile: the Dockerfile's text; the build appends one LABEL step per label.
         context: the build context folder (for COPY checksums).
-        base_id: the image id the FROM line resolves to.
+        base: the image the FROM line names.
+        sources: the images the build may reuse steps of (this workspace's builds).
         labels: the labels the build adds.
         args: build-arg values.
         nocache: the build will not use the cache.
     """
     args = args or {}
     lines = instructions(dockerfile) + [f"LABEL {k}={v}" for k, v in labels.items()]
-    children: dict[str, list[dict]] = {}
-    for image in engine.all_images():
-        children.setdefault(image.get("ParentId", ""), []).append(image)
+    chain = _entries(engine, base)
+    candidates = {s: _entries(engine, s) for s in sources}
     steps = [(lines[0], True, "FROM uses the base image as it is")]
-    parent, declared, broken = base_id, {}, None
+    declared, broken = {}, None
     for n, line in enumerate(lines[1:], start=2):
         key = created_by(line, context, args, declared)
         if nocache:
             steps.append((line, False, "the build was asked not to use the cache (--no-cache)"))
-            continue
-        if broken:
+        elif broken:
             steps.append((line, False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
-            continue
-        if key is None:
+        elif key is None:
             steps.append((line, None, "the lab cannot predict this instruction (folder or multi-file COPY/ADD)"))
             broken = n
-            continue
-        siblings = sorted(children.get(parent, []), key=lambda i: i.get("Created", 0), reverse=True)
-        made_by = _made_by(engine, siblings)
-        match = next((s for s in siblings if _same(made_by.get(s["Id"], ""), key)), None)
-        if match:
-            steps.append((line, True, f"cache hit: image {match['Id'][7:19]} was built from the same parent "
-                                      f"by the same instruction{' and file contents' if 'file:' in key else ''}"))
-            parent = match["Id"]
         else:
-            steps.append((line, False, _miss(key, list(made_by.values()), parent == base_id)))
-            broken = n
+            key = " ".join(key.split())
+            after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
+            match = next((s for s, entry in after.items() if entry[0] == key), None)
+            if match:
+                chain = candidates[match][:len(chain) + 1]
+                steps.append((line, True, f"cache hit: the earlier build {_short_name(match)} made this step on "
+                                          f"the same parent{' from the same file' if 'file:' in key else ''}"))
+            else:
+                steps.append((line, False, _miss(key, [e[0] for e in after.values()], n == 2)))
+                broken = n
     return Forecast(steps)
 
 
-def _made_by(engine, images: list[dict]) -> dict[str, str]:
-    """Each image's own history line; an image removed meanwhile (another lab's cleanup) is skipped."""
-    made = {}
-    for image in images:
-        try:
-            made[image["Id"]] = engine.history(image["Id"])[0]["CreatedBy"]
-        except ImageMissing:
-            continue
-    return made
-
-
-def _same(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
+def _short_name(image: str) -> str:
+    return image.rsplit("/", 1)[-1] if not image.startswith("sha256:") else image[7:19]
 
 
 def _miss(key: str, siblings: list[str], on_base: bool) -> str:
     """The first cause of a miss, from the instructions built before on the same parent."""
     if not siblings:
-        return "no cache existed: nothing was ever built on " + ("this base image" if on_base else "this parent")
+        return ("no cache existed: this workspace had built nothing on " +
+                ("this base image" if on_base else "this parent") + " before")
     keyword = re.sub(r"^(\|\d+ \S+ )*(/bin/sh -c (#\(nop\) +)?)?", "", key).split(" ")[0]
     for old in siblings:
         if "file:" in key and "file:" in old and key.split(" in ")[-1] == old.split(" in ")[-1]:
             before, after = re.search(r"file:\w+", old)[0], re.search(r"file:\w+", key)[0]
-            return f"a COPY source changed: the file copied to {key.split(' in ')[-1].strip()} was {before[:17]}…, now {after[:17]}…"
+            return (f"a COPY source changed: the file copied to {key.split(' in ')[-1].strip()} was {before[:17]}…, "
+                    f"now {after[:17]}…")
         args_before, args_now = re.match(r"^\|\d+ (.*?) /bin/sh", old), re.match(r"^\|\d+ (.*?) /bin/sh", key)
         if (args_before or args_now) and old.split("/bin/sh -c ", 1)[-1] == key.split("/bin/sh -c ", 1)[-1]:
             was = args_before[1] if args_before else "none"

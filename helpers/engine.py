@@ -114,12 +114,16 @@ class Engine:
 
     # -- images ------------------------------------------------------------------------------
     def build(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
-              nocache: bool = False, args: dict[str, str] | None = None) -> Iterator[Event]:
-        """Stream a classic-builder build of the context at ``path`` (``args``: build-arg values)."""
+              nocache: bool = False, args: dict[str, str] | None = None,
+              cache_from: list[str] | None = None) -> Iterator[Event]:
+        """Stream a classic-builder build of the context at ``path``.
+
+        ``args`` are build-arg values; ``cache_from`` limits the cache to those images' steps.
+        """
         with translated(f"build {tag}"):
             yield from _stamped(self.api.build(path=path, tag=tag, labels=labels, dockerfile=dockerfile,
-                                               nocache=nocache, buildargs=args, rm=True, forcerm=True,
-                                               decode=True))
+                                               nocache=nocache, buildargs=args, cache_from=cache_from,
+                                               rm=True, forcerm=True, decode=True))
 
     def build_cli(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
                   nocache: bool = False) -> Iterator[Event]:
@@ -142,18 +146,6 @@ class Engine:
     def history(self, ref: str) -> list[dict]:
         with translated(f"read the history of {ref}"):
             return self.api.history(ref)
-
-    def all_images(self) -> list[dict]:
-        """Every image, intermediate ones too, with the parent each was built on (the classic cache)."""
-        with translated("list images"):
-            return [{k: i.get(k) for k in ("Id", "ParentId", "Created", "RepoTags")}
-                    for i in self.api.images(all=True)]
-
-    def layer_files(self, image: str) -> dict:
-        """Each layer's file list, read from the streamed export of ``image`` (headers only, nothing on disk)."""
-        from .files import read_export  # the stream reader lives with the parsers of its payload
-        with translated(f"read the files of {image}"):
-            return read_export(self.api.get_image(image), image)
 
     def images(self, label: str) -> list[dict]:
         with translated("list images"):

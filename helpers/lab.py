@@ -10,7 +10,7 @@ from . import buildkit, cache, containers, recording, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
-from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable
+from .errors import BadInput, EngineUnavailable, ImageMissing, RegistryUnavailable
 from .layers import History, parse_history
 from .notebook import install_error_display
 from .registry import PushReport, join_manifest, parse_push_stream
@@ -149,6 +149,9 @@ class Lab:
               explain: bool = False, args: dict[str, str] | None = None, builder: str | None = None) -> BuildReport:
         """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
 
+        The classic builder may reuse only this workspace's own earlier builds (``--cache-from``
+        them and the base image), so labs running at once never serve each other's cache.
+
         Args:
             tag, name: the image's tag and name (see `image`).
             dockerfile: the Dockerfile's file name in the workspace.
@@ -171,27 +174,21 @@ class Lab:
             events = self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile, nocache)
             report = buildkit.parse_plain_progress(image, events, self.workspace.read(dockerfile))
             return buildkit.join_history(report, self.history(image))
-        for attempt in (1, 2):
-            before = self._forecast(dockerfile, nocache, args) if explain else None
-            events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args)
-            try:
-                report = parse_build_stream(image, events)
-                break
-            except BuildFailed as e:
-                # The cache chain this build reused was removed under it (another lab's cleanup
-                # pruned an image it had built): building again looks the cache up afresh.
-                if attempt == 2 or "unknown parent image" not in e.message:
-                    raise
+        base = next(w for w in cache.instructions(self.workspace.read(dockerfile))[0].split()[1:]
+                    if not w.startswith("--"))
+        sources = [base] + [i["Id"] for i in self.engine.images(f"{LABEL}={self.workspace.name}")]
+        before = self._forecast(dockerfile, base, sources, nocache, args) if explain else None
+        events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args, sources)
+        report = parse_build_stream(image, events)
         report = join_layers(report, self.history(image))
         if before is not None:
             report.why = cache.explain(report, before)
         return report
 
-    def _forecast(self, dockerfile: str, nocache: bool, args: dict[str, str] | None) -> cache.Forecast:
-        text = self.workspace.read(dockerfile)
-        base = cache.instructions(text)[0].split()[1]
-        base_id = self.engine.inspect_image(base)["Id"]
-        return cache.forecast(self.engine, text, self.workspace.path, base_id, self.labels, args, nocache)
+    def _forecast(self, dockerfile: str, base: str, sources: list[str], nocache: bool,
+                  args: dict[str, str] | None) -> cache.Forecast:
+        return cache.forecast(self.engine, self.workspace.read(dockerfile), self.workspace.path, base, sources,
+                              self.labels, args, nocache)
 
     def history(self, image: str) -> History:
         """The image's history like `docker image history`, sizes in bytes, with layer digests."""

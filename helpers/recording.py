@@ -21,7 +21,7 @@ from .engine import Engine
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "notebooks" / "recordings"
 STREAMS = {"build", "build_cli", "push"}
-CALLS = {"version", "info", "all_images", "inspect_image", "has_image", "history", "images", "tag", "remove_image",
+CALLS = {"version", "info", "inspect_image", "has_image", "history", "images", "tag", "remove_image",
          "manifest", "registry_answers", "run", "inspect_container", "logs", "exec", "diff", "containers",
          "remove_container", "http_get", "monotonic", "port_free", "layer_files"}
 HOST_KEYS = {"GraphDriver", "LogPath", "ResolvConfPath", "HostnamePath", "HostsPath", "Mounts", "HostConfig",

@@ -70,4 +70,21 @@ def test_new_base_image_has_no_cache(lab):
     base = lab.build("base", name="other-base", dockerfile="Dockerfile.base")
     lab.write_dockerfile(lab.workspace.read("Dockerfile").replace(lab.base_image, base.tag), filename="Dockerfile.on")
     why = whys(lab, "rebased", dockerfile="Dockerfile.on")
-    assert not why["RUN"].cached and "nothing was ever built on this base image" in why["RUN"].why
+    assert not why["RUN"].cached and "had built nothing on this base image" in why["RUN"].why
+
+
+def test_another_labs_builds_never_serve_this_ones_cache(lab, engine):
+    from helpers.lab import Lab
+    from helpers.workspace import Workspace
+    other = Lab(engine, lab.settings, Workspace())
+    try:
+        other.write_dockerfile()
+        other.write_app("hello world!")
+        other.build("v1", nocache=True)  # newer than this lab's chain: the engine's default would pick it
+        lab.write_app("hello again!")
+        mine = lab.build("mine", explain=True)
+        assert mine.why.all_agree and mine.step("RUN").cached
+        assert mine.step("RUN").diff_id == lab.history(lab.image("cold")).rows[-2].diff_id
+        assert mine.step("RUN").diff_id != other.history(other.image("v1")).rows[-2].diff_id
+    finally:
+        other.cleanup()

@@ -47,7 +47,7 @@ def test_v2_reuses_run_and_cmd_and_rebuilds_copy(run):
     build = run["build_v2"]
     assert build.step("RUN").cached and build.step("CMD").cached
     assert not build.step("COPY").cached
-    assert build.step("RUN").image_id == run["build_v1"].step("RUN").image_id
+    assert build.step("RUN").diff_id == run["build_v1"].step("RUN").diff_id
 
 
 def test_v2_answers_the_change(run):

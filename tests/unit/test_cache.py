@@ -61,7 +61,7 @@ def test_checksum_ignores_mtime_but_not_mode_or_bytes(tmp_path):
 
 
 @pytest.mark.parametrize("key, siblings, on_base, cause", [
-    ("/bin/sh -c pip install flask", [], True, "nothing was ever built on this base image"),
+    ("/bin/sh -c pip install flask", [], True, "this workspace had built nothing on this base image"),
     ("/bin/sh -c #(nop) COPY file:bbb in /app.py ", ["/bin/sh -c #(nop) COPY file:aaa in /app.py "], False,
      "the file copied to /app.py was file:aaa"),
     ("|1 G=ho /bin/sh -c echo $G", ["|1 G=hi /bin/sh -c echo $G"], False, "build arg changed: G=hi -> G=ho"),
