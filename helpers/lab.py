@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from . import buildkit, cache, containers, recording, settings
+from . import buildkit, cache, containers, progress, recording, settings
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
@@ -171,14 +171,16 @@ class Lab:
             if explain or args:
                 raise BadInput("explain and args follow the classic builder; BuildKit keeps a cache of its own.",
                                'Build with builder="classic" for them.')
-            events = self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile, nocache)
+            events = progress.build(self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile,
+                                                          nocache), image)
             report = buildkit.parse_plain_progress(image, events, self.workspace.read(dockerfile))
             return buildkit.join_history(report, self.history(image))
         base = next(w for w in cache.instructions(self.workspace.read(dockerfile))[0].split()[1:]
                     if not w.startswith("--"))
         sources = [base] + [i["Id"] for i in self.engine.images(f"{LABEL}={self.workspace.name}")]
         before = self._forecast(dockerfile, base, sources, nocache, args) if explain else None
-        events = self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache, args, sources)
+        events = progress.build(self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache,
+                                                  args, sources), image)
         report = parse_build_stream(image, events)
         report = join_layers(report, self.history(image))
         if before is not None:
@@ -215,7 +217,7 @@ class Lab:
         path = self.registry_path(name)
         repository = f"{self.registry.partition('/')[0]}/{path}"
         self.engine.tag(image, repository, tag)
-        report = parse_push_stream(repository, tag, self.engine.push(repository, tag))
+        report = parse_push_stream(repository, tag, progress.push(self.engine.push(repository, tag), repository))
         layers = self.engine.inspect_image(image)["RootFS"]["Layers"]
         return join_manifest(report, layers, self.engine.manifest(path, tag))
 

@@ -197,13 +197,19 @@ def build_local_base(ca: Path | None, ca_sum: str) -> None:
                  f"--customize-hook=cp {ca} \"$1{CA_IN_IMAGE}\""]
     say("building a Debian Python base image with mmdebstrap (about a minute) ...")
     excludes = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("man", "doc", "locale", "info")]
-    with open(APT_SOURCES) as sources:
-        r = subprocess.run(["mmdebstrap", "--variant=minbase", "--quiet",
-                            "--include=python3,python3-pip,python-is-python3,ca-certificates",
-                            *excludes, *hooks, "bookworm", str(tar), "-"],
-                           stdin=sources, capture_output=True, text=True)
-    if r.returncode != 0:
-        tail = "\n    ".join(r.stderr.strip().splitlines()[-5:])
+    log = STATE / "mmdebstrap.log"
+    with open(APT_SOURCES) as sources, open(log, "w") as out:
+        proc = subprocess.Popen(["mmdebstrap", "--variant=minbase", "--quiet",
+                                 "--include=python3,python3-pip,python-is-python3,ca-certificates",
+                                 *excludes, *hooks, "bookworm", str(tar), "-"],
+                                stdin=sources, stdout=out, stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        while proc.poll() is None:  # never silent for long: a heartbeat every five seconds
+            time.sleep(5)
+            if proc.poll() is None:
+                say(f"  ... still building the base image ({time.monotonic() - started:.0f} s)")
+    if proc.returncode != 0:
+        tail = "\n    ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
         raise UpError(f"mmdebstrap could not build the base image:\n    {tail}\n"
                       "  Check that apt-get works on this host, then run `make up` again.")
     changes = ["ENV PIP_BREAK_SYSTEM_PACKAGES=1", "ENV PIP_ROOT_USER_ACTION=ignore",

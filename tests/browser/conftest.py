@@ -112,7 +112,7 @@ def jupyter(live_engine):
                f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}"]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    env = dict(os.environ, LAYER_LAB_MODE="live", JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    env = dict(os.environ, LAYER_LAB_MODE="live", LAYER_LAB_PROGRESS="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"))
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
