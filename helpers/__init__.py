@@ -3,6 +3,7 @@ from .build import BuildReport, BuildStep
 from .containers import App, Changes
 from .errors import (BadDockerfile, BadInput, BuildFailed, ContainerFailed, CredentialsRejected, EngineUnavailable,
                      ImageMissing, LabError, PushFailed, RecordingMissing, RegistryUnavailable)
+from .files import changes_between, waste
 from .journey import check_guess, journey
 from .lab import Lab, connect
 from .layers import History, Sharing, compare
@@ -11,4 +12,5 @@ from .registry import PushReport
 __all__ = ["App", "BadDockerfile", "BadInput", "BuildFailed", "BuildReport", "BuildStep", "Changes",
            "ContainerFailed", "CredentialsRejected", "EngineUnavailable", "History", "ImageMissing", "Lab",
            "LabError", "PushFailed", "PushReport", "RecordingMissing", "RegistryUnavailable", "Sharing",
-           "check_guess", "compare", "connect", "journey"]
+           "changes_between", "check_guess", "compare", "connect", "journey",
+           "waste"]

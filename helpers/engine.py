@@ -147,6 +147,12 @@ class Engine:
         with translated(f"read the history of {ref}"):
             return self.api.history(ref)
 
+    def layer_files(self, image: str) -> dict:
+        """Each layer's file list, read from the streamed export of ``image`` (headers only, nothing on disk)."""
+        from .files import read_export  # the stream reader lives with the parsers of its payload
+        with translated(f"read the files of {image}"):
+            return read_export(self.api.get_image(image), image)
+
     def images(self, label: str) -> list[dict]:
         with translated("list images"):
             return self.api.images(filters={"label": label})

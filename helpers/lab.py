@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from . import buildkit, cache, containers, progress, recording, settings
+from . import files as files_module
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
 from .engine import Engine
@@ -205,6 +206,10 @@ class Lab:
         if self.mode == "REPLAY":
             raise BadInput("A replay has no registry to log in to.", "Skip this cell, or run the lab with Docker.")
         self.engine.login(username, password)
+
+    def files(self, image: str) -> files_module.ImageFiles:
+        """The files of each of ``image``'s layers, read from the engine's export of it (headers only)."""
+        return files_module.parse_layer_files(self.engine.layer_files(image))
 
     def push(self, image: str) -> PushReport:
         """Tag ``image`` for the registry, push it, and report what happened to each layer.

@@ -76,7 +76,7 @@ class RecordingEngine:
         entry["key"] = _key(name, args, kwargs)
         self.recording["calls"].append(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.recording, indent=1) + "\n")
+        self.path.write_text(json.dumps(self.recording, separators=(",", ":")) + "\n")
 
     def _call(self, name: str, *args, **kwargs):
         try:
