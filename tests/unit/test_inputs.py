@@ -85,3 +85,16 @@ def test_registry_address_gives_api_url_and_repository_path(registry, url, path,
     lab = Lab(engine=engine, config=settings.Settings(registry, "base", "test"), workspace=workspace)
     assert engine.registry_url == url
     assert lab.registry_path("lab-1/python-hello-world") == path
+
+
+def test_misspelt_mode_is_named(monkeypatch):
+    import helpers
+    monkeypatch.setenv("LAYER_LAB_MODE", "replya")
+    with pytest.raises(BadInput, match="is not a mode"):
+        helpers.connect("01-build-run-push")
+
+
+def test_misspelt_builder_is_named(workspace):
+    with pytest.raises(BadInput, match="is not a builder"):
+        Lab(engine=None, config=settings.Settings("localhost:5000", "base", "test"), workspace=workspace,
+            builder="kaniko")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.errors import PushFailed
+from helpers.errors import CredentialsRejected, PushFailed, RegistryUnavailable
 from helpers.registry import join_manifest, parse_push_stream
 from tests.conftest import load, recorded
 
@@ -52,3 +52,17 @@ def test_stream_that_stops_before_an_outcome_raises():
     events = [(0.0, {"status": "Preparing", "id": "aaaaaaaaaaaa"})]
     with pytest.raises(PushFailed, match="without an outcome"):
         parse_push_stream("repo", "v", events)
+
+
+@pytest.mark.parametrize("message, error, says", [
+    ("denied: requested access to the resource is denied", PushFailed, "Push to a repository of your own"),
+    ("no basic auth credentials", CredentialsRejected, "lab.login"),
+    ('Get "http://localhost:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused', RegistryUnavailable,
+     "make up"),
+])
+def test_push_errors_are_named_by_what_the_learner_can_do(message, error, says):
+    events = [(0.0, {"status": "The push refers to repository [r]"}),
+              (0.1, {"errorDetail": {"message": message}, "error": message})]
+    with pytest.raises(error) as err:
+        parse_push_stream("r", "v1", events)
+    assert says in str(err.value) and type(err.value) is error

@@ -1,0 +1,53 @@
+"""`make up` (scripts/lab_up.py): a second run only checks, and each problem it can hit is named."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.throwaway import free_port
+
+pytestmark = pytest.mark.live
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "lab_up.py"
+
+
+def lab_up(**env) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **env})
+    return done, time.monotonic() - started
+
+
+def test_second_run_only_checks_and_is_quick(engine):
+    done, seconds = lab_up()
+    assert done.returncode == 0, done.stdout
+    assert "already answering" in done.stdout and "built earlier" in done.stdout or "LAYER_LAB_BASE" in done.stdout
+    assert seconds < 10, f"a run with everything up took {seconds:.1f} s"
+
+
+def test_registry_port_busy_with_something_else(engine, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", free_port()))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done, _ = lab_up(LAYER_LAB_REGISTRY_PORT=str(port), LAYER_LAB_STATE=str(tmp_path))
+    assert done.returncode == 1
+    assert f"Port {port} is busy with something that is not a Docker registry" in done.stdout
+    assert "LAYER_LAB_REGISTRY_PORT=" in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
+def test_engine_named_by_docker_host_but_not_answering(tmp_path):
+    done, _ = lab_up(DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}", LAYER_LAB_STATE=str(tmp_path))
+    assert done.returncode == 1
+    assert "does not answer" in done.stdout and "unset DOCKER_HOST" in done.stdout
+    assert len(done.stdout.splitlines()) <= 3 and "Traceback" not in done.stdout + done.stderr
+
+
+def test_missing_ca_bundle_is_named(engine, tmp_path):
+    done, _ = lab_up(LAYER_LAB_CA_BUNDLE=str(tmp_path / "nope.pem"), LAYER_LAB_STATE=str(tmp_path))
+    assert done.returncode == 1 and "LAYER_LAB_CA_BUNDLE" in done.stdout and "is not a file" in done.stdout
