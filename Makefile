@@ -3,6 +3,7 @@
 #   make test   set everything up and run the whole test suite (unit, live, notebooks)
 #   make up     only bring up the engine, the registry and the base image
 #   make record re-run every notebook live, storing its outputs and its recording for replay
+#   make bench  set everything up and time the helpers against the docker CLI (benchmarks/README.md)
 #   make clean  remove what the lab created on the engine (by its label) and the virtualenv
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ PY     := $(VENV)/bin/python
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test up venv record clean
+.PHONY: lab test up venv record bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,14 +32,21 @@ lab: venv up
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NO_ENGINE := LAYER_LAB_MODE=replay DOCKER_HOST=tcp://127.0.0.1:9
 
+# Stored and compared outputs hold the reports, not progress bars.
+test record: export LAYER_LAB_PROGRESS = 0
+
 # Live: unit, live and notebook tests on the real engine; then every notebook again in replay mode.
 test: venv up
+	sh scripts/install_browser.sh
 	$(PY) -m pytest $(NBVAL) tests notebooks $(PYTEST_ARGS)
 	$(NO_ENGINE) $(PY) -m pytest $(NBVAL) notebooks -p no:cacheprovider $(PYTEST_ARGS)
 
 record: venv up
 	$(PY) scripts/notebook_chrome.py
 	LAYER_LAB_MODE=record $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]-*.ipynb
+
+bench: venv up
+	$(PY) -m benchmarks.run
 
 clean:
 	-$(PY) -c "import helpers; print(helpers.connect().cleanup(all_workspaces=True))"
