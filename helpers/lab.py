@@ -34,7 +34,7 @@ def _check_builder(builder: str) -> str:
     return builder
 
 
-def default_builder() -> str:
+def docker_build_builder() -> str:
     """The builder `docker build` would use here: BuildKit where buildx exists or DOCKER_BUILDKIT=1 asks
     for it, else the classic one (an engine and CLI without buildx, like Debian's docker.io)."""
     choice = os.environ.get("DOCKER_BUILDKIT")
@@ -103,7 +103,7 @@ class Lab:
         info = self.engine.info()
         return {"engine": f"Docker Engine {version['Version']} (API {version['ApiVersion']})",
                 "storage driver": info.get("Driver", "?"),
-                "builder": BUILDERS[self.builder],
+                "builder": f"{BUILDERS[self.builder]}; `docker build` here would use {docker_build_builder()}",
                 "registry": f"{self.registry} ({'answering' if self.engine.registry_answers() else 'NOT answering'})",
                 "base image": f"{self.base_image} ({self.settings.base_reason})",
                 "workspace": str(self.workspace.path)}
@@ -300,7 +300,9 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
             ``notebooks/recordings/``) or ``replay``; by default ``LAYER_LAB_MODE``, else live
             when an engine answers and replay when none does.
         builder: ``classic`` or ``buildkit`` for the lab's builds; by default ``LAYER_LAB_BUILDER``,
-            else what `docker build` would use here (`default_builder`). A replay uses the recorded one.
+            else ``classic``: the workshop's builder, whose cache the lab can explain step by step
+            (notebook 02 sets BuildKit, which `docker build` uses on current Docker, beside it).
+            A replay uses the recorded one.
 
     Raises:
         EngineUnavailable: no engine answers and there is no recording to replay.
@@ -319,7 +321,7 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
                 raise
         else:
             workspace = Workspace()
-            builder = _check_builder(builder or os.environ.get("LAYER_LAB_BUILDER") or default_builder())
+            builder = _check_builder(builder or os.environ.get("LAYER_LAB_BUILDER") or "classic")
             if mode == "record":
                 if notebook is None:
                     raise BadInput("Recording needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
