@@ -32,8 +32,8 @@ lab: venv up
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NO_ENGINE := LAYER_LAB_MODE=replay DOCKER_HOST=tcp://127.0.0.1:9
 
-# Stored and compared outputs hold the reports, not progress bars.
-test record: export LAYER_LAB_PROGRESS = 0
+# Stored outputs hold the reports, not progress bars (notebooks/conftest.py does the same for nbval).
+record: export LAYER_LAB_PROGRESS = 0
 
 # Live: unit, live and notebook tests on the real engine; then every notebook again in replay mode.
 test: venv up

@@ -29,10 +29,11 @@ def file_checksum(path: Path, arcname: str) -> str:
     """``file:<hex>`` as the classic builder names a single-file COPY source in the image history.
 
     SHA-256 over the tarsum v1 header fields (mode, owner, size ...; not mtime) then the bytes,
-    with the header the build context's tar carries for the file (user and group names empty).
+    with the header the build context's tar carries for the file (owned by root, names empty, as the
+    docker CLI and `helpers.engine.context_tar` send it).
     """
     info = tarfile.open(fileobj=io.BytesIO(), mode="w").gettarinfo(str(path), arcname=arcname)
-    fields = {"name": info.name, "mode": info.mode & 0o7777, "uid": info.uid, "gid": info.gid, "size": info.size,
+    fields = {"name": info.name, "mode": info.mode & 0o7777, "uid": 0, "gid": 0, "size": info.size,
               "typeflag": info.type.decode(), "linkname": info.linkname, "uname": "", "gname": "",
               "devmajor": info.devmajor, "devminor": info.devminor}
     header = "".join(f"{k}{v}" for k, v in fields.items())

@@ -6,11 +6,14 @@ live engine and on a recording. Engine and HTTP errors are translated into `LabE
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import socket
+import tarfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -47,6 +50,26 @@ def translated(action: str) -> Iterator[None]:
         raise LabError(f"The engine refused to {action}: {e.explanation or e}") from e
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
         raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e
+
+
+def context_tar(folder: str) -> io.BytesIO:
+    """The build context as the docker CLI sends it: every file owned by root, user and group unnamed.
+
+    So a COPY's cache key (and the owner of the copied file) does not depend on who runs the lab.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(Path(folder).rglob("*")):
+            info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path.is_file():
+                with open(path, "rb") as data:
+                    tar.addfile(info, data)
+            else:
+                tar.addfile(info)
+    buffer.seek(0)
+    return buffer
 
 
 def _stamped(chunks) -> Iterator[Event]:
@@ -120,10 +143,10 @@ class Engine:
 
         ``args`` are build-arg values; ``cache_from`` limits the cache to those images' steps.
         """
-        with translated(f"build {tag}"):
-            yield from _stamped(self.api.build(path=path, tag=tag, labels=labels, dockerfile=dockerfile,
-                                               nocache=nocache, buildargs=args, cache_from=cache_from,
-                                               rm=True, forcerm=True, decode=True))
+        with translated(f"build {tag}"), context_tar(path) as context:
+            yield from _stamped(self.api.build(fileobj=context, custom_context=True, tag=tag, labels=labels,
+                                               dockerfile=dockerfile, nocache=nocache, buildargs=args,
+                                               cache_from=cache_from, rm=True, forcerm=True, decode=True))
 
     def build_cli(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
                   nocache: bool = False) -> Iterator[Event]:
