@@ -124,10 +124,8 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
     every = math.ceil(len(builds) / MAX_COLUMN_LABELS)
     tilt = dict(rotation=45, ha="right", rotation_mode="anchor") if len(builds) > 4 else {}
     ax.set_xticks(range(0, len(builds), every), [_name(b.tag) for b in builds[::every]], fontsize=8, **tilt)
-    ax.set_xticks(np.arange(len(builds) + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=1)
-    ax.tick_params(which="minor", length=0)
+    ax.hlines(np.arange(n + 1) - 0.5, -0.5, len(builds) - 0.5, color="white", linewidth=1)
+    ax.vlines(np.arange(len(builds) + 1) - 0.5, -0.5, n - 0.5, color="white", linewidth=1)
     ax.set_xlabel("build (image tag)")
     ax.set_ylabel("Dockerfile step")
     ax.set_title("Build cache: once a step is rebuilt, every later step is rebuilt too")

@@ -20,6 +20,8 @@ from .workspace import Workspace, lab_dockerfile
 LABEL = "layer-lab"
 """The one label on everything the lab creates; its value is the workspace's name."""
 APP_IMAGE = "python-hello-world"
+CACHE_SOURCES = 12
+"""How many of the lab's latest builds a build may reuse steps of (each one brings its whole chain)."""
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
@@ -63,6 +65,8 @@ class Lab:
         self.engine, self.settings, self.workspace = engine, config, workspace
         self.labels = {LABEL: workspace.name}
         self.builder = _check_builder(builder)
+        self.built: list[str] = []
+        """Ids of the images this lab's classic builds made, oldest first: its own build cache."""
 
     def __repr__(self) -> str:
         return f"<Lab {self.mode}: {self.banner()}>"
@@ -150,8 +154,8 @@ class Lab:
               explain: bool = False, args: dict[str, str] | None = None, builder: str | None = None) -> BuildReport:
         """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
 
-        The classic builder may reuse only this workspace's own earlier builds (``--cache-from``
-        them and the base image), so labs running at once never serve each other's cache.
+        The classic builder may reuse only this lab's own recent builds (``--cache-from`` them and
+        the base image), so labs running at once never serve each other's cache.
 
         Args:
             tag, name: the image's tag and name (see `image`).
@@ -178,11 +182,12 @@ class Lab:
             return buildkit.join_history(report, self.history(image))
         base = next(w for w in cache.instructions(self.workspace.read(dockerfile))[0].split()[1:]
                     if not w.startswith("--"))
-        sources = [base] + [i["Id"] for i in self.engine.images(f"{LABEL}={self.workspace.name}")]
+        sources = [base] + self.built[-CACHE_SOURCES:]
         before = self._forecast(dockerfile, base, sources, nocache, args) if explain else None
         events = progress.build(self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache,
                                                   args, sources), image)
         report = parse_build_stream(image, events)
+        self.built.append(report.image_id)
         report = join_layers(report, self.history(image))
         if before is not None:
             report.why = cache.explain(report, before)
@@ -278,6 +283,7 @@ class Lab:
         keeps those other tags and so survives.
         """
         label = LABEL if all_workspaces else f"{LABEL}={self.workspace.name}"
+        self.built.clear()
         found = self.engine.containers(label)
         for c in found:
             self.engine.remove_container(c["Id"])

@@ -1,0 +1,377 @@
+"""`make bench`: time the helpers against the docker CLI on the real engine, print medians with targets."""
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import datetime
+import io
+import os
+import platform
+import pstats
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from statistics import median
+
+from matplotlib.figure import Figure
+
+from helpers.build import BuildReport, join_layers, parse_build_stream
+from helpers.charts import cache_hits
+from helpers.engine import Engine
+from helpers.lab import LABEL, Lab
+from helpers.settings import Settings, load
+from helpers.workspace import Workspace
+from tests.throwaway import CONFIG, _wait, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_ENV = {**os.environ, "DOCKER_BUILDKIT": "0"}
+BADLY_ORDERED = 'FROM {base}\nCOPY app.py /app.py\nRUN pip install flask\nCMD ["python","app.py"]\n'
+NOTEBOOKS = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with",
+             "tests/nbval-sanitize.cfg", "notebooks", "-q"]
+verdicts: list[str] = []
+
+
+def row(section: str, figure: str, value: str, target: str = "", passed: bool | None = None) -> None:
+    verdict = "info" if passed is None else "PASS" if passed else "FAIL"
+    verdicts.append(verdict)
+    print(f"{section:<3} {figure:<64} {value:>12}  {target:<18} {verdict}", flush=True)
+
+
+def timed(fn: Callable, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def docker(*args: str) -> None:
+    subprocess.run(["docker", *args], env=CLI_ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def scratch_lab(engine: Engine, config: Settings, root: str) -> Iterator[Lab]:
+    lab = Lab(engine, config, Workspace(Path(root)))
+    try:
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+@contextlib.contextmanager
+def throwaway_registry_with_storage() -> Iterator[tuple[str, Path]]:
+    """`tests.throwaway.throwaway_registry`, also yielding the directory where the registry keeps its blobs."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="layer-lab-registry-") as home:
+        config = Path(home) / "config.yml"
+        config.write_text(CONFIG.format(root=Path(home) / "data", port=port))
+        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            _wait(f"127.0.0.1:{port}")
+            yield f"localhost:{port}", Path(home) / "data" / "docker" / "registry" / "v2" / "blobs"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
+    """1 and 2: Lab.build against `docker build` on one context, A B A B; the cache effect on two Dockerfiles."""
+    lab.write_dockerfile()
+    lab.write_dockerfile(BADLY_ORDERED.format(base=lab.base_image), "Dockerfile.bad")
+    lab.write_app("warm-up")
+    lab.build("h")
+    cli_tag, context = lab.image("cli"), str(lab.workspace.path)
+    cli = ["build", "--label", f"{LABEL}={lab.workspace.name}", "-t", cli_tag, "-f", f"{context}/Dockerfile"]
+    t, cached = defaultdict(list), defaultdict(list)
+
+    def helpers(key: str, tag: str = "h", **kwargs) -> None:
+        seconds, report = timed(lab.build, tag, **kwargs)
+        t[key].append(seconds)
+        cached[key].append(report.cached)
+
+    def docker_build(key: str, *options: str) -> None:
+        t[key].append(timed(docker, *cli, *options, context)[0])
+
+    def lab_cache_from() -> list[str]:
+        """The --cache-from list Lab.build gives the engine: the base image and this workspace's images."""
+        images = [lab.base_image] + [i["Id"] for i in lab.engine.images(f"{LABEL}={lab.workspace.name}")]
+        return [option for image in images for option in ("--cache-from", image)]
+
+    try:
+        for i in range(runs):
+            if i < cold_runs:
+                helpers("helpers cold", nocache=True)
+                docker_build("cli cold", "--no-cache")
+                helpers("twin cold", "bad", dockerfile="Dockerfile.bad", nocache=True)
+                lab.write_app(f"twin change {i}")
+                helpers("twin change", "bad", dockerfile="Dockerfile.bad")
+            lab.write_app(f"helpers change {i}")
+            helpers("helpers change")
+            lab.write_app(f"cli change {i}")
+            docker_build("cli change")
+            lab.write_app(f"cli cache-from change {i}")
+            docker_build("cli cache-from change", *lab_cache_from())
+            helpers("helpers cached")
+            docker_build("cli cached")
+            docker_build("cli cache-from cached", *lab_cache_from())
+        sources = len(lab_cache_from()) // 2
+    finally:
+        subprocess.run(["docker", "image", "rm", cli_tag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    m = {key: median(values) for key, values in t.items()}
+    for case, target in (("cold", None), ("change", 1.10), ("cached", 1.10)):
+        n = len(t[f"helpers {case}"])
+        row("1", f"Lab.build, {case} (median of {n})", f"{m[f'helpers {case}']:.3f} s")
+        row("1", f"docker build CLI, {case} (median of {n})", f"{m[f'cli {case}']:.3f} s")
+        ratio = m[f"helpers {case}"] / m[f"cli {case}"]
+        row("1", f"ratio helpers/CLI, {case}", f"{ratio:.2f}x", f"<= {target:.2f}x" if target else "",
+            ratio <= target if target else None)
+        if target:
+            row("1", f"  docker build CLI with Lab.build's --cache-from, {case}",
+                f"{m[f'cli cache-from {case}']:.3f} s")
+            row("1", "  ratio helpers/(CLI with the same --cache-from)",
+                f"{m[f'helpers {case}'] / m[f'cli cache-from {case}']:.2f}x")
+    row("1", "  images in Lab.build's --cache-from at the end (base + workspace)", f"{sources}")
+    expected = {"helpers change": [True, True, True, False, False], "helpers cached": [True] * 5}
+    as_expected = [c == expected[key] for key in expected for c in cached[key]]
+    row("1", "helpers builds reused FROM RUN CMD (change), every step (cached)",
+        f"{sum(as_expected)}/{len(as_expected)}", "all", all(as_expected))
+    row("2", "cache effect: change / cold, lab's Dockerfile", f"{m['helpers change'] / m['helpers cold']:.3f}",
+        "< 0.15", m["helpers change"] / m["helpers cold"] < 0.15)
+    row("2", f"cache effect: change / cold, COPY before RUN pip (twin, {cold_runs} each)",
+        f"{m['twin change'] / m['twin cold']:.3f}", "near 1 expected")
+
+
+def bench_history(lab: Lab, runs: int = 11) -> None:
+    """3: Lab.history against `docker image history --no-trunc`, and what each side spends its time on."""
+    image = lab.image("h")
+    t = defaultdict(list)
+    for _ in range(runs):
+        t["helpers"].append(timed(lab.history, image)[0])
+        t["cli"].append(timed(docker, "image", "history", "--no-trunc", image)[0])
+        t["engine"].append(timed(lambda: (lab.engine.history(image), lab.engine.inspect_image(image)))[0])
+        t["start"].append(timed(docker, "--version")[0])
+    m = {key: median(values) * 1000 for key, values in t.items()}
+    row("3", f"lab.history (median of {runs})", f"{m['helpers']:.1f} ms")
+    row("3", f"docker image history --no-trunc CLI (median of {runs})", f"{m['cli']:.1f} ms")
+    row("3", "ratio helpers/CLI", f"{m['helpers'] / m['cli']:.2f}x")
+    row("3", "  helpers: its two engine calls (history, inspect) alone", f"{m['engine']:.1f} ms")
+    row("3", "  CLI: process start alone (docker --version)", f"{m['start']:.1f} ms")
+
+
+def blob_sizes(blobs: Path) -> dict[str, int]:
+    return {f"sha256:{p.parent.name}": p.stat().st_size for p in blobs.glob("sha256/*/*/data")}
+
+
+def bench_push(base: str, root: str) -> None:
+    """4: bytes the registry stored for a push of v2 after v1, against the changed layer's compressed size."""
+    with throwaway_registry_with_storage() as (registry, blobs):
+        engine = Engine(registry)
+        with scratch_lab(engine, Settings(registry, base, "bench"), root) as lab:
+            lab.write_dockerfile()
+            lab.write_app("hello world!")
+            lab.build("v1")
+            lab.push(lab.image("v1"))
+            before = blob_sizes(blobs)
+            lab.write_app("hello beautiful world!")
+            lab.build("v2")
+            seconds, push = timed(lab.push, lab.image("v2"))
+            after = blob_sizes(blobs)
+            config = engine.manifest(lab.registry_path(lab.image("v2").rsplit(":", 1)[0]), "v2")["config"]
+    new = {digest: size for digest, size in after.items() if digest not in before}
+    layer = push.uploaded_bytes
+    manifest = after[push.digest]
+    overhead = manifest + config["size"]
+    uploaded = sum(new.values())
+    row("4", f"push v2 after v1: layers pushed / exist, in {seconds:.2f} s",
+        f"{push.count('pushed')} / {push.count('exists')}")
+    row("4", "  changed layer, compressed (PushReport)", f"{layer:,} B")
+    row("4", f"  manifest {manifest:,} B + image config {config['size']:,} B (registry)", f"{overhead:,} B")
+    row("4", f"bytes stored for v2 ({len(new)} new blobs); bound: 2 x layer + overhead",
+        f"{uploaded:,} B", f"<= {2 * layer + overhead:,} B", uploaded <= 2 * layer + overhead)
+
+
+def helpers_self_seconds(importtime: str) -> float:
+    """The self times `python -X importtime` reports for helpers' own modules, summed."""
+    rows = [line.split("|") for line in importtime.splitlines()]
+    return sum(int(r[0].split(":")[1]) for r in rows if len(r) == 3 and r[2].strip().startswith("helpers")) / 1e6
+
+
+def bench_import(runs: int = 5) -> None:
+    """5: `import helpers` against its dependencies alone, fresh interpreters, with DOCKER_HOST on a silent port."""
+    code = {"helpers": "import sys, helpers; sys.exit('matplotlib' in sys.modules)",
+            "deps": "import sys, docker, pandas, requests; sys.exit('matplotlib' in sys.modules)"}
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        env = {**os.environ, "DOCKER_HOST": f"tcp://127.0.0.1:{silent.getsockname()[1]}"}
+        t, codes = defaultdict(list), set()
+        for i in range(runs + 1):
+            for key, source in code.items():
+                seconds, done = timed(subprocess.run, [sys.executable, "-X", "importtime", "-c", source], env=env,
+                                      cwd=ROOT, capture_output=True, text=True)
+                codes.add(done.returncode)
+                if i:
+                    t[key].append(seconds)
+                if i and key == "helpers":
+                    t["helpers modules"].append(helpers_self_seconds(done.stderr))
+        silent.setblocking(False)
+        try:
+            silent.accept()
+            connected = True
+        except BlockingIOError:
+            connected = False
+    m = {key: median(values) for key, values in t.items()}
+    row("5", f"import helpers, fresh python (median of {runs})", f"{m['helpers']:.3f} s")
+    row("5", f"import docker, pandas, requests, fresh python (median of {runs})", f"{m['deps']:.3f} s")
+    row("5", "helpers' own import cost", f"{m['helpers'] - m['deps']:.3f} s", "< 0.2 s",
+        m["helpers"] - m["deps"] < 0.2)
+    row("5", "  helpers' modules alone (-X importtime self times)", f"{m['helpers modules']:.3f} s")
+    row("5", "import helpers: no matplotlib, no engine connection", "none" if codes == {0} and not connected
+        else "FOUND", "none", codes == {0} and not connected)
+
+
+def bench_notebooks(runs: int = 2) -> None:
+    """6: the notebook suite under nbval on the live engine."""
+    t, failed = [], 0
+    for _ in range(runs):
+        seconds, done = timed(subprocess.run, NOTEBOOKS, cwd=ROOT, capture_output=True, text=True)
+        t.append(seconds)
+        if done.returncode:
+            failed += 1
+            print(done.stdout[-2000:], flush=True)
+    row("6", f"nbval, live (median of {runs}, {failed} failed)", f"{median(t):.1f} s", "< 120 s",
+        not failed and median(t) < 120)
+    row("6", "nbval, replay mode (not part of this bench)", "not measured")
+
+
+def synthetic_stream(steps: int, rebuilt_from: int) -> list[tuple[float, dict]]:
+    """A classic-builder stream shaped like the real ones: FROM, RUN steps, cached before ``rebuilt_from``."""
+    chunks = []
+    for i in range(1, steps + 1):
+        chunks += [f"Step {i}/{steps} : " + ("FROM base" if i == 1 else f"RUN echo step-{i} > /f{i}"), "\n"]
+        if 1 < i < rebuilt_from:
+            chunks.append(" ---> Using cache\n")
+        elif i > 1:
+            chunks += [f" ---> Running in {i:012x}\n", f"Removing intermediate container {i:012x}\n"]
+        chunks.append(f" ---> {i * 1000 + min(i, rebuilt_from):012x}\n")
+    events = [(i * 0.001, {"stream": c}) for i, c in enumerate(chunks)]
+    return events + [(len(chunks) * 0.001, {"aux": {"ID": "sha256:" + "0" * 64}})]
+
+
+def draw(reports: list[BuildReport]) -> Figure:
+    """The cache-hits chart as a notebook shows it: drawn and rendered to PNG."""
+    fig = cache_hits(*reports)
+    fig.savefig(io.BytesIO(), format="png")
+    return fig
+
+
+def per_unit(fn: Callable, units: int, repeat: int = 21) -> float:
+    return median(timed(fn)[0] for _ in range(repeat)) / units
+
+
+def bench_scale(lab: Lab, real_changes: tuple[int, ...] = (60, 70, 80, 90, 100)) -> list[BuildReport]:
+    """7: a 100-step Dockerfile for real (cold, then a few changes), then the parser, report and chart at scale."""
+    start = time.perf_counter()
+    steps = [f"FROM {lab.base_image}"] + [f"COPY f{n}.txt /f{n}" if n % 10 == 0 else f"RUN echo step-{n} > /f{n}"
+                                          for n in range(2, 101)]
+    lab.write_dockerfile("\n".join(steps) + "\n", "Dockerfile.scale")
+    for n in range(10, 101, 10):
+        lab.workspace.write(f"f{n}.txt", lab.workspace.name)
+    cold_s, cold = timed(lab.build, "scale-cold", dockerfile="Dockerfile.scale", nocache=True)
+    rebuilt = []
+    for k in real_changes:
+        lab.workspace.write(f"f{k}.txt", f"{lab.workspace.name} changed")
+        seconds, report = timed(lab.build, f"scale-{k}", dockerfile="Dockerfile.scale")
+        rebuilt.append(seconds / (len(report.rows) - sum(report.cached)))
+    streams = [synthetic_stream(100, 2 + 98 * j // 29) for j in range(30)]
+    reports = [parse_build_stream(f"lab/app:b{j}", s) for j, s in enumerate(streams)]
+    row("7", f"real 100-step build, cold ({len(cold.rows)} steps with the label)", f"{cold_s:.1f} s")
+    row("7", f"real changes at steps {real_changes[0]}..{real_changes[-1]}: s per rebuilt step",
+        f"{median(rebuilt):.3f} s", f"{len(real_changes)} real builds")
+    row("7", "  so 30 real builds, changes early to late, would take",
+        f"{median(rebuilt) * sum(r.cached.count(False) for r in reports) / 60:.0f} min", "so: synthetic")
+    row("7", "parse a real 100-step stream, per step",
+        f"{per_unit(lambda: parse_build_stream('t', cold.events), len(cold.rows)) * 1e6:.1f} us")
+    sized = {n: synthetic_stream(n, n // 2) for n in (10, 30, 100)}
+    per_step = {n: per_unit(lambda n=n: parse_build_stream("t", sized[n]), n) for n in sized}
+    for n, seconds in per_step.items():
+        row("7", f"parse a synthetic {n}-step stream, per step", f"{seconds * 1e6:.1f} us")
+    row("7", "  linear in steps: per step at 100 / at 10", f"{per_step[100] / per_step[10]:.2f}x", "<= 1.5x",
+        per_step[100] / per_step[10] <= 1.5)
+    per_build = {n: per_unit(lambda n=n: [parse_build_stream(f"lab/app:b{j}", s) for j, s in enumerate(streams[:n])],
+                             n) for n in (3, 10, 30)}
+    for n, seconds in per_build.items():
+        row("7", f"parse {n} synthetic builds of 100 steps, per build", f"{seconds * 1000:.2f} ms")
+    row("7", "  linear in builds: per build at 30 / at 3", f"{per_build[30] / per_build[3]:.2f}x", "<= 1.5x",
+        per_build[30] / per_build[3] <= 1.5)
+    history = lab.history(lab.image("scale-cold"))
+    row("7", "report for 100 steps: join_layers + .frame table",
+        f"{per_unit(lambda: join_layers(cold, history).frame, 1) * 1000:.1f} ms")
+    draw_s, fig = timed(draw, reports)
+    ax = fig.axes[0]
+    row("7", "cache_hits, 100 steps x 30 builds: draw + render PNG", f"{draw_s:.2f} s")
+    row("7", "  cells with text / row labels", f"{len(ax.texts)} / {len(ax.get_yticks())}", "0 / <= 30",
+        not ax.texts and len(ax.get_yticks()) <= 30)
+    row("7", "scale section, wall time", f"{time.perf_counter() - start:.0f} s", "< 240 s",
+        time.perf_counter() - start < 240)
+    return reports
+
+
+def profile(label: str, fn: Callable, sort: str, top: int = 5) -> None:
+    """Print the functions where ``fn`` spends the most ``own`` or ``cumulative`` time; in the cumulative
+    view, calls taking 90% or more of the total are ``fn``'s own call chain and are left out."""
+    prof = cProfile.Profile()
+    prof.runcall(fn)
+    stats = pstats.Stats(prof).stats
+    total = sum(v[2] for v in stats.values())
+    column = {"own": 2, "cumulative": 3}[sort]
+    entries = sorted(((v[column], v[1], key) for key, v in stats.items() if sort == "own" or v[3] < 0.9 * total),
+                     reverse=True)
+    print(f"8   profile of {label}: {total:.2f} s; by {sort} time:", flush=True)
+    for seconds, calls, (file, line, func) in entries[:top]:
+        print(f"      {seconds / total:6.1%} {seconds:7.3f} s {calls:>6} calls  {func} ({Path(file).name}:{line})")
+
+
+def bench_profiles(lab: Lab, reports: list[BuildReport]) -> None:
+    """8: the slowest helpers paths: a cold Lab.build (wall time) and the 100 x 30 chart (CPU)."""
+    lab.write_dockerfile()
+    lab.write_app()
+    profile("3 cold builds of the lab's Dockerfile (Lab.build)", lambda: [lab.build("p", nocache=True)
+                                                                        for _ in range(3)], "own")
+    profile("cache_hits for 100 steps x 30 builds (the figure; PNG rendering not included)",
+            lambda: cache_hits(*reports), "cumulative")
+
+
+def machine(engine: Engine) -> str:
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 ** 2
+    cli = subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
+    return (f"{datetime.date.today()}, {os.cpu_count()} CPUs, {memory:.1f} GiB, engine "
+            f"{engine.version()['Version']}, CLI {cli.stdout.strip()} (classic builder), Python "
+            f"{platform.python_version()}")
+
+
+def main() -> int:
+    os.environ["LAYER_LAB_PROGRESS"] = "0"  # as in `make test`: no bars in the table nor in the notebooks' outputs
+    config = load()
+    engine = Engine(config.registry)
+    print(f"layer-lab bench: {machine(engine)}\n")
+    print(f"{'#':<3} {'figure':<64} {'value':>12}  {'target':<18} result", flush=True)
+    with tempfile.TemporaryDirectory(prefix="layer-lab-bench-") as root:
+        with scratch_lab(engine, config, root) as lab:
+            bench_builds(lab)
+            bench_history(lab)
+        bench_push(config.base_image, root)
+        bench_import()
+        bench_notebooks()
+        with scratch_lab(engine, config, root) as lab:
+            bench_profiles(lab, bench_scale(lab))
+    print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('FAIL')} FAIL, {verdicts.count('info')} info")
+    return 1 if "FAIL" in verdicts else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
