@@ -22,8 +22,9 @@ class LearnerObjects:
         (self.folder / "notes.txt").write_text("my own notes\n")
         self.image, _ = client.images.build(path=str(self.folder), tag=f"{self.tag}:1", rm=True)
         self.stopped = client.containers.create(self.image.id, command=["true"], name=f"{self.tag}-stopped")
+        # restarts with the engine, as a learner's long-lived container would: the fault tests stop the engine
         self.running = client.containers.run(self.image.id, command=["sleep", "3600"], detach=True,
-                                             name=f"{self.tag}-running")
+                                             name=f"{self.tag}-running", restart_policy={"Name": "unless-stopped"})
         self.volume = client.volumes.create(name=f"{self.tag}-volume")
         self.started = time.time()
 
