@@ -64,19 +64,21 @@ def pytest_sessionfinish(session, exitstatus):
     started = learner.started
     leftovers = [c.name for c in learner.client.containers.list(filters={"label": "layer-lab"})
                  if _created(c) >= started]
+    leftovers += [i.short_id for i in learner.client.images.list(filters={"label": "layer-lab", "dangling": True})
+                  if _created(i) >= started]
     learner.remove()
     if leftovers:
-        problems.append(f"lab containers still running after the suite: {leftovers}")
+        problems.append(f"lab containers still running or dangling lab images after the suite: {leftovers}")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if problems:
         reporter.write_line("LEARNER OBJECTS OR LEFTOVERS: " + "; ".join(problems), red=True)
         session.exitstatus = 1
     else:
         reporter.write_line(f"learner objects checked intact after the session: {learner.count} of "
-                            f"{learner.count}; no lab container left running")
+                            f"{learner.count}; no lab container left running, no dangling lab image")
 
 
-def _created(container) -> float:
+def _created(thing) -> float:
     import datetime
-    stamp = container.attrs["Created"][:26].rstrip("Z")
+    stamp = thing.attrs["Created"][:26].rstrip("Z")
     return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()
