@@ -182,7 +182,7 @@ class Lab:
             return buildkit.join_history(report, self.history(image))
         base = next(w for w in cache.instructions(self.workspace.read(dockerfile))[0].split()[1:]
                     if not w.startswith("--"))
-        sources = [base] + self.built[-CACHE_SOURCES:]
+        sources = [base] + self.built[::-1][:CACHE_SOURCES]  # newest first, as Docker's own cache prefers
         before = self._forecast(dockerfile, base, sources, nocache, args) if explain else None
         events = progress.build(self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache,
                                                   args, sources), image)

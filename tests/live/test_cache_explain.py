@@ -84,7 +84,7 @@ def test_another_labs_builds_never_serve_this_ones_cache(lab, engine):
         lab.write_app("hello again!")
         mine = lab.build("mine", explain=True)
         assert mine.why.all_agree and mine.step("RUN").cached
-        assert mine.step("RUN").diff_id == lab.history(lab.image("cold")).rows[-2].diff_id
+        assert any(image[7:19] in mine.why.rows[1].why for image in lab.built[:-1]), mine.why.rows[1].why
         assert mine.step("RUN").diff_id != other.history(other.image("v1")).rows[-2].diff_id
     finally:
         other.cleanup()
