@@ -218,7 +218,7 @@ def journey(report: Journey, ax: Axes | None = None) -> Figure:
     ax.xaxis.set_major_formatter("{x:g}")
     ax.set_xlabel("layer size in the registry (MB, compressed, log scale)")
     ax.set_ylabel("layer (step that made it)")
-    ax.set_title(f"{_name(report.tag)}: layers the build reused were already in the registry; only new ones travel")
+    ax.set_title(f"{_name(report.tag)}: reused layers were already in the registry; only new ones travel")
     ax.legend(handles=[Patch(facecolor=NEW, label="sent by the push"),
                        Patch(facecolor=REUSED, label="not sent: the registry had it")], **_LEGEND)
     return ax.figure
