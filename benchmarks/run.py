@@ -96,11 +96,6 @@ def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
     def docker_build(key: str, *options: str) -> None:
         t[key].append(timed(docker, *cli, *options, context)[0])
 
-    def lab_cache_from() -> list[str]:
-        """The --cache-from list Lab.build gives the engine: the base image and this workspace's images."""
-        images = [lab.base_image] + [i["Id"] for i in lab.engine.images(f"{LABEL}={lab.workspace.name}")]
-        return [option for image in images for option in ("--cache-from", image)]
-
     try:
         for i in range(runs):
             if i < cold_runs:
@@ -111,14 +106,10 @@ def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
                 helpers("twin change", "bad", dockerfile="Dockerfile.bad")
             lab.write_app(f"helpers change {i}")
             helpers("helpers change")
+            helpers("helpers cached")
             lab.write_app(f"cli change {i}")
             docker_build("cli change")
-            lab.write_app(f"cli cache-from change {i}")
-            docker_build("cli cache-from change", *lab_cache_from())
-            helpers("helpers cached")
             docker_build("cli cached")
-            docker_build("cli cache-from cached", *lab_cache_from())
-        sources = len(lab_cache_from()) // 2
     finally:
         subprocess.run(["docker", "image", "rm", cli_tag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     m = {key: median(values) for key, values in t.items()}
@@ -129,12 +120,6 @@ def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
         ratio = m[f"helpers {case}"] / m[f"cli {case}"]
         row("1", f"ratio helpers/CLI, {case}", f"{ratio:.2f}x", f"<= {target:.2f}x" if target else "",
             ratio <= target if target else None)
-        if target:
-            row("1", f"  docker build CLI with Lab.build's --cache-from, {case}",
-                f"{m[f'cli cache-from {case}']:.3f} s")
-            row("1", "  ratio helpers/(CLI with the same --cache-from)",
-                f"{m[f'helpers {case}'] / m[f'cli cache-from {case}']:.2f}x")
-    row("1", "  images in Lab.build's --cache-from at the end (base + workspace)", f"{sources}")
     expected = {"helpers change": [True, True, True, False, False], "helpers cached": [True] * 5}
     as_expected = [c == expected[key] for key in expected for c in cached[key]]
     row("1", "helpers builds reused FROM RUN CMD (change), every step (cached)",
