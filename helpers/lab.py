@@ -292,7 +292,7 @@ class Lab:
             ws = (img.get("Labels") or {}).get(LABEL, "")
             ours = [t for t in img.get("RepoTags") or [] if t.split("/")[-2:-1] == [ws] or t.startswith(f"{ws}/")]
             others = [t for t in img.get("RepoTags") or [] if t not in ours and t != "<none>:<none>"]
-            for ref in ours if others else ours or [img["Id"]]:
+            for ref in ours or ([] if others else [img["Id"]]):  # an untagged image goes by its id
                 self.engine.remove_image(ref)
         return Cleaned(len(found), len(images))
 
