@@ -124,7 +124,8 @@ class Explanation(FrameReport):
 class Forecast:
     """The cache lookup done before a build: per step, predicted hit and the reason."""
 
-    steps: list[tuple[str, bool | None, str]]
+    steps: list[tuple[bool | None, str]]
+    """Per step: the predicted hit (None where the lab cannot predict) and the reason."""
 
 
 Entry = tuple[str, int, str | None]
@@ -158,16 +159,16 @@ def forecast(engine, dockerfile: str, context: Path, base: str, sources: list[st
     lines = instructions(dockerfile) + [f"LABEL {k}={v}" for k, v in labels.items()]
     chain = _entries(engine, base)
     candidates = {s: _entries(engine, s) for s in sources}
-    steps = [(lines[0], True, "FROM uses the base image as it is")]
+    steps = [(True, "FROM uses the base image as it is")]
     declared, broken = {}, None
     for n, line in enumerate(lines[1:], start=2):
         key = created_by(line, context, args, declared)
         if nocache:
-            steps.append((line, False, "the build was asked not to use the cache (--no-cache)"))
+            steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
-            steps.append((line, False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
+            steps.append((False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
         elif key is None:
-            steps.append((line, None, "the lab cannot predict this instruction (folder or multi-file COPY/ADD)"))
+            steps.append((None, "the lab cannot predict this instruction (folder or multi-file COPY/ADD)"))
             broken = n
         else:
             key = " ".join(key.split())
@@ -175,10 +176,10 @@ def forecast(engine, dockerfile: str, context: Path, base: str, sources: list[st
             match = next((s for s, entry in after.items() if entry[0] == key), None)
             if match:
                 chain = candidates[match][:len(chain) + 1]
-                steps.append((line, True, f"cache hit: the earlier build {_short_name(match)} made this step on "
+                steps.append((True, f"cache hit: the earlier build {_short_name(match)} made this step on "
                                           f"the same parent{' from the same file' if 'file:' in key else ''}"))
             else:
-                steps.append((line, False, _miss(key, [e[0] for e in after.values()], n == 2)))
+                steps.append((False, _miss(key, [e[0] for e in after.values()], n == 2)))
                 broken = n
     return Forecast(steps)
 
@@ -209,7 +210,7 @@ def _miss(key: str, siblings: list[str], on_base: bool) -> str:
 def explain(report: BuildReport, before: Forecast) -> Explanation:
     """Join a build's report with the forecast made before it: one `Why` per step."""
     rows = []
-    for step, (line, predicted, reason) in zip(report.rows, before.steps):
+    for step, (predicted, reason) in zip(report.rows, before.steps):
         agrees = None if predicted is None else predicted == step.cached
         rows.append(Why(step.step, step.instruction, step.cached, predicted, agrees, reason))
     return Explanation(report.tag, rows)

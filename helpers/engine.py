@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from .errors import BadDockerfile, CredentialsRejected, EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
+from .settings import registry_host
 
 MIN_API = (1, 41)
 """Docker Engine 20.10's API, the oldest the lab is tested on."""
@@ -192,14 +193,14 @@ class Engine:
         """Stream a push; errors arrive inside the stream and are the parser's to raise."""
         try:
             yield from _stamped(self.api.push(repository, tag=tag, stream=True, decode=True))
-        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
             raise RegistryUnavailable(f"The push of {repository}:{tag} broke off: {e}") from e
 
     # -- registry ---------------------------------------------------------------------------
     @property
     def registry_url(self) -> str:
         """Base URL of the registry's API: plain HTTP on loopback, HTTPS elsewhere (Docker Hub's API host)."""
-        host = self.registry.partition("/")[0]
+        host = registry_host(self.registry)
         if host in ("docker.io", "index.docker.io"):
             return "https://registry-1.docker.io"
         local = host.startswith(("localhost", "127.")) or host == "[::1]" or host.startswith("[::1]:")
@@ -232,7 +233,7 @@ class Engine:
             CredentialsRejected: the registry refused them (the message never repeats the password).
         """
         try:
-            self.client.login(username=username, password=password, registry=self.registry.partition("/")[0])
+            self.client.login(username=username, password=password, registry=registry_host(self.registry))
         except docker.errors.APIError:  # not chained: the failed request's body holds the password
             raise CredentialsRejected(f"The registry at {self.registry} rejected the login of {username!r}.") from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
@@ -240,7 +241,7 @@ class Engine:
 
     def _login(self) -> tuple[str, str] | None:
         """The user name and password of the last login to the registry, if any."""
-        auth = self.api._auth_configs.resolve_authconfig(self.registry.partition("/")[0]) or {}
+        auth = self.api._auth_configs.resolve_authconfig(registry_host(self.registry)) or {}
         return (auth["username"], auth["password"]) if auth.get("username") else None
 
     def _token(self, challenge: requests.Response) -> str:

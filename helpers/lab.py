@@ -172,18 +172,19 @@ class Lab:
             BadInput: ``explain`` or ``args`` with BuildKit, which keeps a cache of its own.
         """
         image = self.image(tag, name)
+        text = self.workspace.read(dockerfile)
         if _check_builder(builder or self.builder) == "buildkit":
             if explain or args:
                 raise BadInput("explain and args follow the classic builder; BuildKit keeps a cache of its own.",
                                'Build with builder="classic" for them.')
             events = progress.build(self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile,
                                                           nocache), image)
-            report = buildkit.parse_plain_progress(image, events, self.workspace.read(dockerfile))
+            report = buildkit.parse_plain_progress(image, events, text)
             return buildkit.join_history(report, self.history(image))
-        base = next(w for w in cache.instructions(self.workspace.read(dockerfile))[0].split()[1:]
-                    if not w.startswith("--"))
+        base = next(w for w in cache.instructions(text)[0].split()[1:] if not w.startswith("--"))
         sources = [base] + self.built[::-1][:CACHE_SOURCES]  # newest first, as Docker's own cache prefers
-        before = self._forecast(dockerfile, base, sources, nocache, args) if explain else None
+        before = cache.forecast(self.engine, text, self.workspace.path, base, sources, self.labels, args,
+                                nocache) if explain else None
         events = progress.build(self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache,
                                                   args, sources), image)
         report = parse_build_stream(image, events)
@@ -192,11 +193,6 @@ class Lab:
         if before is not None:
             report.why = cache.explain(report, before)
         return report
-
-    def _forecast(self, dockerfile: str, base: str, sources: list[str], nocache: bool,
-                  args: dict[str, str] | None) -> cache.Forecast:
-        return cache.forecast(self.engine, self.workspace.read(dockerfile), self.workspace.path, base, sources,
-                              self.labels, args, nocache)
 
     def history(self, image: str) -> History:
         """The image's history like `docker image history`, sizes in bytes, with layer digests."""
@@ -225,7 +221,7 @@ class Lab:
         """
         name, tag = image.rsplit(":", 1)
         path = self.registry_path(name)
-        repository = f"{self.registry.partition('/')[0]}/{path}"
+        repository = f"{settings.registry_host(self.registry)}/{path}"
         self.engine.tag(image, repository, tag)
         report = parse_push_stream(repository, tag, progress.push(self.engine.push(repository, tag), repository))
         layers = self.engine.inspect_image(image)["RootFS"]["Layers"]

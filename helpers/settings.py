@@ -19,6 +19,11 @@ class Settings:
     base_reason: str
 
 
+def registry_host(registry: str) -> str:
+    """The host of a registry address that may name a namespace: ``docker.io/alice`` -> ``docker.io``."""
+    return registry.partition("/")[0]
+
+
 def load() -> Settings:
     """``LAYER_LAB_REGISTRY`` / ``LAYER_LAB_BASE`` win; then ``.lab/lab.json``; then the defaults."""
     state = json.loads(STATE_FILE.read_text()) if STATE_FILE.is_file() else {}
