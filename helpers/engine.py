@@ -150,11 +150,12 @@ class Engine:
                                                cache_from=cache_from, rm=True, forcerm=True, decode=True))
 
     def build_cli(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
-                  nocache: bool = False) -> Iterator[Event]:
-        """Stream a BuildKit build through the docker CLI: ``{"line": ...}`` chunks, then ``{"exit": code}``."""
+                  nocache: bool = False, args: dict[str, str] | None = None) -> Iterator[Event]:
+        """Stream a BuildKit build through the docker CLI: ``{"json": ...}`` and ``{"line": ...}`` chunks,
+        then ``{"exit": code}``."""
         from .buildkit import cli_build  # the CLI path's runner lives beside its parser
 
-        yield from cli_build(path, tag, labels, dockerfile, nocache)
+        yield from cli_build(path, tag, labels, dockerfile, nocache, args)
 
     def inspect_image(self, ref: str) -> dict:
         with translated(f"inspect the image {ref}"):

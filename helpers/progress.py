@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from .engine import Event
 
 _CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
-_BUILDKIT_STEP = re.compile(r"^#\d+ \[(?:\S+ )?\s*(\d+)/(\d+)\] (.*)")
+_BUILDKIT_STEP = re.compile(r"^(?:#\d+ )?\[(?:\S+ )?\s*(\d+)/(\d+)\] (.*)")
+"""A BuildKit step as plain progress prints it (``#5 [2/3] RUN ...``) or as rawjson names its vertex."""
 _DONE = {"Pushed": "pushed", "Layer already exists": "exists"}
 
 
@@ -54,20 +55,26 @@ def build(events: Iterable[Event], tag: str) -> Iterator[Event]:
     bars: list = []
     with _ticking(bars):
         for event in events:
-            chunk = event[1]
-            text = chunk.get("stream") or chunk.get("line") or ""
-            step = _CLASSIC_STEP.match(text) or _BUILDKIT_STEP.match(text)
-            if step:
-                if not bars:
-                    bars.append(tqdm(total=int(step[2]), unit="step", desc=f"building {tag}", leave=True))
-                bars[0].update(int(step[1]) - 1 - bars[0].n)
-                bars[0].set_postfix_str(step[3][:50])
-            elif bars and text.strip() and not text.startswith((" --->", "Removing intermediate")):
-                bars[0].set_postfix_str(text.strip()[:50], refresh=False)
+            for text in _texts(event[1]):
+                step = _CLASSIC_STEP.match(text) or _BUILDKIT_STEP.match(text)
+                if step:
+                    if not bars:
+                        bars.append(tqdm(total=int(step[2]), unit="step", desc=f"building {tag}", leave=True))
+                    bars[0].update(max(0, int(step[1]) - 1 - bars[0].n))
+                    bars[0].set_postfix_str(step[3][:50])
+                elif bars and text.strip() and not text.startswith((" --->", "Removing intermediate")):
+                    bars[0].set_postfix_str(text.strip()[:50], refresh=False)
             yield event
         if bars:
             bars[0].update(bars[0].total - bars[0].n)
             bars[0].set_postfix_str(f"done in {event[0]:.1f} s")
+
+
+def _texts(chunk: dict) -> list[str]:
+    """The text a build event carries: a classic stream chunk, a plain progress line, or rawjson vertex names."""
+    if "json" in chunk:
+        return [v.get("name", "") for v in chunk["json"].get("vertexes") or []]
+    return [chunk.get("stream") or chunk.get("line") or ""]
 
 
 def push(events: Iterable[Event], repository: str) -> Iterator[Event]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bring up what the lab needs: a Docker engine, a registry on loopback and a Python base image.
+"""Bring up what the lab needs: a Docker engine, a registry on loopback, a Python base image and a buildx.
 
 Idempotent: whatever already answers is used as it is, so a second run only checks.
 Standard library only, so it runs before the lab's virtual environment exists.
@@ -11,10 +11,12 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +29,9 @@ LOCAL_BASE = "layer-lab/python:3.11-bookworm"
 BASE_LABEL = "layer-lab.role=base"
 CA_IN_IMAGE = "/usr/local/share/layer-lab/ca-bundle.crt"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+BUILDX = STATE / "buildx" / "docker-buildx"
+BUILDX_SUITE = "trixie"
+"""The first Debian release whose docker-buildx (0.13, a static binary) prints `--progress=rawjson`."""
 
 
 class UpError(Exception):
@@ -260,6 +265,70 @@ def ensure_base() -> tuple[str, str]:
     return LOCAL_BASE, why + (f", trusting the CA bundle {ca}" if ca else "")
 
 
+# --- buildx -------------------------------------------------------------------------------------
+
+def debian_entry() -> str | None:
+    """A deb822 entry for BUILDX_SUITE's main, with the URIs (and keyring) of the host's entry for its release."""
+    release = re.search(r"^VERSION_CODENAME=(\S+)", Path("/etc/os-release").read_text(), re.M)
+    found = []  # (URIs, Signed-By or "") of each entry for deb, main and the host's release
+    sources = Path("/etc/apt/sources.list.d")
+    for path in sorted(sources.glob("*.sources")):
+        for paragraph in re.split(r"\n[ \t]*\n", path.read_text()):
+            fields = dict(re.findall(r"^([\w-]+):[ \t]*(.*(?:\n[ \t]+.*)*)", paragraph, re.M))
+            words = {key: fields.get(key, "").split() for key in ("Types", "Suites", "Components")}
+            if "deb" in words["Types"] and release and release[1] in words["Suites"] and "main" in words["Components"] \
+                    and fields.get("Enabled") != "no":
+                found.append((fields["URIs"], fields.get("Signed-By", "")))
+    for path in [sources.parent / "sources.list", *sorted(sources.glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            m = re.match(r"deb\s+(?:\[(.*?)\]\s+)?(\S+)\s+(\S+)\s+(.*)", line.strip())
+            if m and release and m[3] == release[1] and "main" in m[4].split():
+                found.append((m[2], next(iter(re.findall(r"signed-by=(\S+)", m[1] or "")), "")))
+    if not found:
+        return None
+    uris, keyring = found[0]
+    return f"Types: deb\nURIs: {uris}\nSuites: {BUILDX_SUITE}\nComponents: main\n" + \
+        (f"Signed-By: {keyring}\n" if keyring else "")
+
+
+def ensure_buildx() -> str:
+    """A buildx for the lab's BuildKit path: the CLI's plugin, or Debian's docker-buildx kept in .lab only.
+
+    It is no CLI plugin, so `docker build` keeps its own builder; apt downloads and verifies it.
+    """
+    if BUILDX.is_file():
+        return f"the lab's own buildx is in {BUILDX.parent}"
+    if docker("buildx", "version", check=False).returncode == 0:
+        return "the docker CLI has the buildx plugin"
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+        raise UpError("no apt-get here to fetch Debian's docker-buildx")
+    entry = debian_entry()
+    if entry is None:
+        raise UpError("no entry for this Debian release in /etc/apt/sources.list(.d)")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lab-buildx-") as tmp:
+        tmp = Path(tmp)
+        tmp.chmod(0o755)  # apt downloads as the user _apt where it can
+        (tmp / f"{BUILDX_SUITE}.sources").write_text(entry)
+        for d in ("lists/partial", "cache/archives/partial"):
+            (tmp / d).mkdir(parents=True)
+        apt = ["apt-get", "-qq", "-o", f"Dir::Etc::SourceList={tmp / BUILDX_SUITE}.sources",
+               "-o", "Dir::Etc::SourceParts=/nonexistent", "-o", f"Dir::State::Lists={tmp / 'lists'}",
+               "-o", f"Dir::Cache={tmp / 'cache'}", "-o", "Acquire::Languages=none", "-o", "Acquire::Retries=0",
+               "-o", "Acquire::http::Timeout=20"]
+        run(*apt, "update", "--error-on=any", timeout=300)
+        run(*apt, "download", f"docker-buildx/{BUILDX_SUITE}", cwd=tmp, timeout=300)
+        deb = next(tmp.glob("docker-buildx_*.deb"))
+        run("dpkg-deb", "-x", str(deb), str(tmp / "root"))
+        BUILDX.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(tmp / "root/usr/libexec/docker/cli-plugins/docker-buildx", BUILDX)
+    version = run(str(BUILDX), "version", check=False, timeout=20)
+    if version.returncode != 0:
+        BUILDX.unlink()
+        raise UpError(f"{deb.name} does not run here: {(version.stderr or version.stdout).strip()[:200]}")
+    return f"fetched {deb.name} into {BUILDX.parent} ({time.monotonic() - started:.1f} s)"
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 def main() -> int:
@@ -275,6 +344,12 @@ def main() -> int:
         say(f"registry: {registry}")
         base, why = ensure_base()
         say(f"base image: {base} ({why})")
+        try:
+            say(f"buildx: {ensure_buildx()}")
+        except (UpError, OSError, subprocess.SubprocessError) as e:
+            lines = (getattr(e, "stderr", "") or str(e)).strip().splitlines() or ["?"]
+            detail = next((line for line in lines if line.startswith("E:")), lines[0])[:200]
+            say(f"buildx: none for the lab ({detail}); its BuildKit path falls back to plain progress")
     except subprocess.CalledProcessError as e:
         cmd = " ".join(map(str, e.cmd))[:120]
         say(f"FAILED: `{cmd}` exited {e.returncode}: {(e.stderr or '').strip()[-300:]}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.buildkit import cli_build
+from helpers.buildkit import BuildCli, build_clis, cli_build
 from helpers.engine import Engine
 from helpers.lab import Lab
 from helpers.settings import Settings, load
@@ -28,7 +28,12 @@ def main() -> None:
     with throwaway_registry() as registry:
         lab = Lab(Engine(registry), Settings(registry, load().base_image, "recording"), Workspace())
         record(lab)
-        record_buildkit(lab)
+        clis = {cli.progress: cli for cli in reversed(build_clis())}  # the best CLI of each progress format
+        for progress, prefix in (("plain", "buildkit_"), ("rawjson", "buildkit_rawjson_")):
+            if progress in clis:
+                record_buildkit(lab, clis[progress], prefix)
+            else:
+                print(f"no docker CLI here prints {progress} progress: {prefix}* not recorded")
 
 
 def record(lab: Lab) -> None:
@@ -69,25 +74,31 @@ def record(lab: Lab) -> None:
         engine.remove_image(f"{lab.registry}/{ws.name}-copy/python-hello-world:v2")
 
 
-def record_buildkit(lab: Lab) -> None:
-    """Record the same app built with BuildKit through the docker CLI, and the history of its v2 image.
+def record_buildkit(lab: Lab, cli: BuildCli, prefix: str) -> None:
+    """Record the same app built with BuildKit through ``cli``, the history of its v2 image, and failures.
 
-    The messages name the workspace: BuildKit's cache is keyed by file content, so a message built
-    before (by anyone on this engine) would make v2's COPY come from the cache.
+    The messages name the workspace and the progress format: BuildKit's cache is keyed by file content,
+    so a message built before (by anyone on this engine) would make v2's COPY come from the cache.
     """
     ws, engine = lab.workspace, lab.engine
+
+    def build(name: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False) -> None:
+        save(f"{prefix}{name}", list(cli_build(str(ws.path), lab.image(tag), lab.labels, dockerfile, nocache,
+                                               docker=cli)))
+
     try:
-        lab.write_app(f"hello world from {ws.name}!")
+        lab.write_app(f"hello world from {ws.name} ({cli.progress})!")
         lab.write_dockerfile()
-        v1, v2 = lab.image("v1"), lab.image("v2")
-        save("buildkit_v1_nocache", list(cli_build(str(ws.path), v1, lab.labels, nocache=True)))
-        lab.write_app(f"hello beautiful world from {ws.name}!")
-        save("buildkit_v2_after_change", list(cli_build(str(ws.path), v2, lab.labels)))
-        save("buildkit_v2_all_cached", list(cli_build(str(ws.path), v2, lab.labels)))
-        save("history_buildkit_v2", engine.history(v2))
-        save("inspect_buildkit_v2", engine.inspect_image(v2))
+        build("v1_nocache", "v1", nocache=True)
+        lab.write_app(f"hello beautiful world from {ws.name} ({cli.progress})!")
+        build("v2_after_change", "v2")
+        build("v2_all_cached", "v2")
+        save(f"history_{prefix}v2", engine.history(lab.image("v2")))
+        save(f"inspect_{prefix}v2", engine.inspect_image(lab.image("v2")))
         ws.write("Dockerfile.fails", f"FROM {lab.base_image}\nRUN echo about to fail && exit 3\n")
-        save("buildkit_run_fails", list(cli_build(str(ws.path), lab.image("bad"), lab.labels, "Dockerfile.fails")))
+        build("run_fails", "bad", "Dockerfile.fails")
+        ws.write("Dockerfile.typo", f"FROM {lab.base_image}\nRUNN echo typo\n")
+        build("parse_error", "typo", "Dockerfile.typo")
     finally:
         lab.cleanup()
 

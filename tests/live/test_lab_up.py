@@ -1,4 +1,5 @@
-"""`make up` (scripts/lab_up.py): a second run only checks, and each problem it can hit is named."""
+"""`make up` (scripts/lab_up.py): a second run only checks, each problem it can hit is named, and the
+buildx it fetches stays the lab's own."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import lab as lab_module
+from helpers.buildkit import LAB_BUILDX, docker_build_uses_buildkit, find_cli
 from tests.throwaway import free_port
 
 pytestmark = pytest.mark.live
@@ -51,3 +54,31 @@ def test_engine_named_by_docker_host_but_not_answering(tmp_path):
 def test_missing_ca_bundle_is_named(engine, tmp_path):
     done, _ = lab_up(LAYER_LAB_CA_BUNDLE=str(tmp_path / "nope.pem"), LAYER_LAB_STATE=str(tmp_path))
     assert done.returncode == 1 and "LAYER_LAB_CA_BUNDLE" in done.stdout and "is not a file" in done.stdout
+
+
+def buildx_line(done: subprocess.CompletedProcess) -> str:
+    return next(line for line in done.stdout.splitlines() if line.startswith("[lab-up] buildx: "))
+
+
+def test_buildx_is_fetched_into_the_state_folder_only(engine, tmp_path):
+    done, _ = lab_up(LAYER_LAB_STATE=str(tmp_path))
+    assert done.returncode == 0, done.stdout
+    if "plugin" in buildx_line(done):
+        pytest.skip("the docker CLI here has its own buildx plugin: the lab fetches none")
+    assert "fetched docker-buildx_" in buildx_line(done) and buildx_line(done).endswith(" s)")
+    fetched = tmp_path / "buildx" / "docker-buildx"
+    version = subprocess.run([str(fetched), "version"], capture_output=True, text=True, timeout=20)
+    assert version.returncode == 0 and "github.com/docker/buildx 0.1" in version.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["buildx", "lab.json"]
+
+
+def test_after_make_up_builds_use_the_private_buildx_and_docker_build_keeps_its_builder(engine, monkeypatch):
+    done, _ = lab_up()
+    if "plugin" in buildx_line(done):
+        pytest.skip("the docker CLI here has its own buildx plugin: the lab fetches none")
+    assert LAB_BUILDX.is_file() and "the lab's own buildx" in buildx_line(done)
+    assert find_cli().argv[0] == str(LAB_BUILDX) and find_cli().progress == "rawjson"
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    plugin = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True)
+    assert plugin.returncode != 0, "the lab's buildx must not become a plugin of the docker CLI"
+    assert not docker_build_uses_buildkit() and lab_module.docker_build_builder() == "classic"

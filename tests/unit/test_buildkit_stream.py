@@ -1,16 +1,35 @@
-"""BuildKit's plain progress, parsed from recordings and from literal line lists, and joined to history."""
+"""BuildKit's rawjson and plain progress, parsed from recordings and from literal lists, and joined to history."""
 from __future__ import annotations
+
+import base64
+import json
 
 import pytest
 
-from helpers.buildkit import join_history, parse_plain_progress
+from helpers.buildkit import _chunks, join_history, parse_progress
 from helpers.errors import BadDockerfile, BuildFailed, ImageMissing
 from helpers.layers import makes_layer, parse_history
 from helpers.workspace import lab_dockerfile
 from tests.conftest import load, recorded
 
-BUILDS = [n for n in recorded("buildkit_") if n != "buildkit_run_fails"]
+BUILDS = [n for n in recorded("buildkit_") if not n.endswith(("_run_fails", "_parse_error"))]
 DOCKERFILE = lab_dockerfile(load("meta")["base"])
+FAILS = f"FROM {load('meta')['base']}\nRUN echo about to fail && exit 3\n"
+KINDS = ["buildkit_", "buildkit_rawjson_"]
+"""The recordings' prefixes: the same builds through /usr/bin/docker (plain) and the lab's buildx (rawjson)."""
+
+
+def objects(*updates, exit=None):
+    """rawjson events: each update a dict like ``{"vertexes": [...]}``, with log ``data`` given as text."""
+    for update in updates:
+        for log in update.get("logs", []):
+            log["data"] = base64.b64encode(log["data"].encode()).decode()
+    events = [(float(i), {"json": u}) for i, u in enumerate(updates)]
+    return events + ([(float(len(updates)), {"exit": exit})] if exit is not None else [])
+
+
+def at(seconds: float) -> str:
+    return f"2026-11-28T04:50:{seconds:012.9f}Z"
 
 
 def lines(*texts, exit=None):
@@ -20,7 +39,7 @@ def lines(*texts, exit=None):
 
 @pytest.mark.parametrize("name", BUILDS)
 def test_every_recorded_build_parses_into_one_row_per_instruction(name):
-    report = parse_plain_progress(name, load(name), DOCKERFILE)
+    report = parse_progress(name, load(name), DOCKERFILE)
     assert [s.instruction for s in report.rows] == DOCKERFILE.splitlines()
     assert [s.step for s in report.rows] == [1, 2, 3, 4]
     assert all(s.image_id is None for s in report.rows)
@@ -32,13 +51,14 @@ def test_every_recorded_build_parses_into_one_row_per_instruction(name):
 
 @pytest.mark.parametrize("name", BUILDS)
 def test_without_the_dockerfile_rows_are_the_steps_buildkit_printed(name):
-    report = parse_plain_progress(name, load(name))
+    report = parse_progress(name, load(name))
     assert [s.instruction.split()[0] for s in report.rows] == ["FROM", "RUN", "COPY"]
     assert report.rows[0].instruction == f"FROM docker.io/{load('meta')['base']}"
 
 
-def test_cold_build_reuses_only_from():
-    report = parse_plain_progress("v1", load("buildkit_v1_nocache"), DOCKERFILE)
+@pytest.mark.parametrize("kind", KINDS)
+def test_cold_build_reuses_only_from(kind):
+    report = parse_progress("v1", load(f"{kind}v1_nocache"), DOCKERFILE)
     assert report.cached == [True, False, False, False]
     assert report.step("RUN").seconds > 0.1
     run = report.step("RUN")
@@ -46,45 +66,51 @@ def test_cold_build_reuses_only_from():
     assert run.output[1].startswith("  Downloading flask")
 
 
-def test_change_rebuilds_copy_and_reuses_run_and_cmd():
-    report = parse_plain_progress("v2", load("buildkit_v2_after_change"), DOCKERFILE)
+@pytest.mark.parametrize("kind", KINDS)
+def test_change_rebuilds_copy_and_reuses_run_and_cmd(kind):
+    report = parse_progress("v2", load(f"{kind}v2_after_change"), DOCKERFILE)
     assert report.step("RUN").cached and report.step("CMD").cached
     assert not report.step("COPY").cached
     assert report.step("RUN").seconds == 0.0 and report.step("RUN").output == []
 
 
-def test_unchanged_rebuild_is_all_cache():
-    assert all(parse_plain_progress("v2", load("buildkit_v2_all_cached"), DOCKERFILE).cached)
+@pytest.mark.parametrize("kind", KINDS)
+def test_unchanged_rebuild_is_all_cache(kind):
+    assert all(parse_progress("v2", load(f"{kind}v2_all_cached"), DOCKERFILE).cached)
 
 
-def test_failed_step_raises_with_its_step_command_and_output():
-    dockerfile = f"FROM {load('meta')['base']}\nRUN echo about to fail && exit 3\n"
+@pytest.mark.parametrize("kind", KINDS)
+def test_failed_step_raises_with_its_step_command_and_output(kind):
     with pytest.raises(BuildFailed) as err:
-        parse_plain_progress("bad", load("buildkit_run_fails"), dockerfile)
+        parse_progress("bad", load(f"{kind}run_fails"), FAILS)
     assert err.value.step == 2
     assert err.value.instruction == "RUN echo about to fail && exit 3"
     assert err.value.log_tail == ["about to fail"]
     assert "exit code: 3" in str(err.value) and "What to do" in str(err.value)
 
 
-def test_history_join_fills_sizes_and_digests_by_order():
-    history = parse_history("v2", load("history_buildkit_v2"), load("inspect_buildkit_v2"))
-    report = join_history(parse_plain_progress("v2", load("buildkit_v2_after_change"), DOCKERFILE), history)
-    assert [s.diff_id for s in report.rows if s.diff_id] == load("inspect_buildkit_v2")["RootFS"]["Layers"]
+@pytest.mark.parametrize("kind", KINDS)
+def test_history_join_fills_sizes_and_digests_by_order(kind):
+    history = parse_history("v2", load(f"history_{kind}v2"), load(f"inspect_{kind}v2"))
+    report = join_history(parse_progress("v2", load(f"{kind}v2_after_change"), DOCKERFILE), history)
+    assert report.image_id == load(f"inspect_{kind}v2")["Id"]
+    assert [s.diff_id for s in report.rows if s.diff_id] == load(f"inspect_{kind}v2")["RootFS"]["Layers"]
     assert report.step("CMD").size == 0 and report.step("CMD").diff_id is None
     assert report.step("FROM").size > 100_000_000
     assert report.step("RUN").size > 1_000_000
     assert 0 < report.step("COPY").size < 1_000
 
 
-def test_history_join_without_the_dockerfile_skips_the_metadata_entries():
-    history = parse_history("v2", load("history_buildkit_v2"), load("inspect_buildkit_v2"))
-    report = join_history(parse_plain_progress("v2", load("buildkit_v2_after_change")), history)
-    assert [s.diff_id for s in report.rows] == load("inspect_buildkit_v2")["RootFS"]["Layers"]
+@pytest.mark.parametrize("kind", KINDS)
+def test_history_join_without_the_dockerfile_skips_the_metadata_entries(kind):
+    history = parse_history("v2", load(f"history_{kind}v2"), load(f"inspect_{kind}v2"))
+    report = join_history(parse_progress("v2", load(f"{kind}v2_after_change")), history)
+    assert [s.diff_id for s in report.rows] == load(f"inspect_{kind}v2")["RootFS"]["Layers"]
 
 
-def test_buildkit_history_assigns_every_layer_digest():
-    history = parse_history("v2", load("history_buildkit_v2"), load("inspect_buildkit_v2"))
+@pytest.mark.parametrize("kind", KINDS)
+def test_buildkit_history_assigns_every_layer_digest(kind):
+    history = parse_history("v2", load(f"history_{kind}v2"), load(f"inspect_{kind}v2"))
     assert [r.diff_id for r in reversed(history.rows) if r.diff_id] == history.layers
     assert len(history.layers) == 3
 
@@ -104,12 +130,12 @@ def test_which_buildkit_history_entries_make_a_layer(created_by, size, expected)
 
 
 def test_empty_stream_gives_empty_report():
-    report = parse_plain_progress("x", [])
+    report = parse_progress("x", [])
     assert report.rows == [] and report.image_id == "" and report.seconds == 0.0
 
 
 def test_interleaved_vertices_keep_their_own_lines():
-    report = parse_plain_progress("x", lines(
+    report = parse_progress("x", lines(
         "#4 [1/3] FROM docker.io/library/base", "#4 CACHED",
         "#5 [2/3] RUN make a", "#5 0.100 a starts",
         "#6 [3/3] RUN make b", "#6 0.120 b starts",
@@ -124,7 +150,7 @@ def test_interleaved_vertices_keep_their_own_lines():
 
 
 def test_a_vertex_cached_then_repeated_stays_one_cached_row():
-    report = parse_plain_progress("x", lines(
+    report = parse_progress("x", lines(
         "#4 [1/2] FROM base", "#4 DONE 0.0s", "#5 [2/2] RUN true", "#5 CACHED", "",
         "#5 [2/2] RUN true", "#5 sha256:" + "b" * 64, "#5 CACHED"))
     assert [(s.instruction, s.cached, s.seconds, s.vertex) for s in report.rows] == [
@@ -132,13 +158,13 @@ def test_a_vertex_cached_then_repeated_stays_one_cached_row():
 
 
 def test_steps_without_done_are_rebuilt_with_no_time_and_keep_their_output():
-    report = parse_plain_progress("x", lines("#4 [1/2] FROM base", "#5 [2/2] RUN slow", "#5 1.5 still going"))
+    report = parse_progress("x", lines("#4 [1/2] FROM base", "#5 [2/2] RUN slow", "#5 1.5 still going"))
     assert [(s.cached, s.seconds, s.output) for s in report.rows] == [(True, 0.0, []), (False, 0.0, ["still going"])]
 
 
 def test_instructions_without_a_step_follow_the_row_before_them():
     dockerfile = "FROM base\nENV A=1\nRUN make\n# a comment\nCMD [\"x\"]\nEXPOSE 80\n"
-    report = parse_plain_progress("x", lines("#4 [1/2] FROM base", "#4 CACHED", "#5 [2/2] RUN make", "#5 DONE 1.0s"),
+    report = parse_progress("x", lines("#4 [1/2] FROM base", "#4 CACHED", "#5 [2/2] RUN make", "#5 DONE 1.0s"),
                                   dockerfile)
     assert [(s.step, s.instruction, s.cached, s.vertex) for s in report.rows] == [
         (1, "FROM base", True, 4), (2, "ENV A=1", True, None), (3, "RUN make", False, 5),
@@ -148,7 +174,7 @@ def test_instructions_without_a_step_follow_the_row_before_them():
 def test_stages_and_padded_numbers_map_to_dockerfile_lines():
     dockerfile = ("FROM base AS build\nRUN make \\\n    all\nFROM base\nWORKDIR /app\nCOPY --from=build /out /out\n"
                   + "RUN true\n" * 8 + "CMD [\"/out\"]\n")
-    report = parse_plain_progress("x", lines(
+    report = parse_progress("x", lines(
         "#4 [build 1/2] FROM docker.io/library/base", "#4 CACHED",
         "#5 [build 2/2] RUN make     all", "#5 DONE 2.0s",
         "#6 [stage-1  1/11] FROM docker.io/library/base", "#6 CACHED",
@@ -165,7 +191,7 @@ def test_stages_and_padded_numbers_map_to_dockerfile_lines():
 
 def test_missing_base_image_raises_image_missing():
     with pytest.raises(ImageMissing) as err:
-        parse_plain_progress("x", lines(
+        parse_progress("x", lines(
             "#3 [internal] load metadata for docker.io/layer-lab/nothing-here:1",
             "#3 ERROR: failed to do request: Head \"https://registry-1.docker.io/v2/layer-lab/nothing-here/"
             "manifests/1\": dial tcp: lookup registry-1.docker.io: no such host",
@@ -175,12 +201,18 @@ def test_missing_base_image_raises_image_missing():
 
 def test_failing_from_step_raises_image_missing():
     with pytest.raises(ImageMissing, match="FROM base"):
-        parse_plain_progress("x", lines("#4 [1/2] FROM base", "#4 ERROR: pull access denied"), "FROM base\nRUN x\n")
+        parse_progress("x", lines("#4 [1/2] FROM base", "#4 ERROR: pull access denied"), "FROM base\nRUN x\n")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recorded_parse_error_raises_bad_dockerfile(kind):
+    with pytest.raises(BadDockerfile, match="line 2: unknown instruction: RUNN"):
+        parse_progress("x", load(f"{kind}parse_error"), f"FROM {load('meta')['base']}\nRUNN echo typo\n")
 
 
 def test_dockerfile_parse_error_raises_bad_dockerfile():
     with pytest.raises(BadDockerfile, match="line 2: unknown instruction: RUNN"):
-        parse_plain_progress("x", lines(
+        parse_progress("x", lines(
             "#1 [internal] load build definition from Dockerfile", "#1 DONE 0.0s",
             "failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
             "dockerfile parse error line 2: unknown instruction: RUNN", exit=1))
@@ -188,5 +220,79 @@ def test_dockerfile_parse_error_raises_bad_dockerfile():
 
 def test_an_error_outside_any_step_raises_build_failed_with_the_last_line():
     with pytest.raises(BuildFailed) as err:
-        parse_plain_progress("x", lines("#4 [1/1] FROM base", "#4 CACHED", "error: no space left on device", exit=1))
+        parse_progress("x", lines("#4 [1/1] FROM base", "#4 CACHED", "error: no space left on device", exit=1))
     assert err.value.step is None and err.value.message == "error: no space left on device"
+
+
+@pytest.mark.parametrize("build", ["v1_nocache", "v2_after_change", "v2_all_cached"])
+def test_rawjson_and_plain_recordings_of_the_same_builds_give_the_same_rows(build):
+    plain, raw = (parse_progress(build, load(f"{kind}{build}"), DOCKERFILE) for kind in KINDS)
+    assert [(s.step, s.instruction, s.cached, s.vertex) for s in raw.rows] == \
+           [(s.step, s.instruction, s.cached, s.vertex) for s in plain.rows]
+    assert [len(s.output) for s in raw.rows] == [len(s.output) for s in plain.rows]
+    assert [s.output[-1:] for s in raw.rows] == [s.output[-1:] for s in plain.rows]
+    assert all(isinstance(e[1], dict) and ("json" in e[1] or "line" in e[1] or "exit" in e[1])
+               for e in load(f"buildkit_rawjson_{build}"))
+
+
+def test_rawjson_seconds_are_completed_minus_started_and_cached_steps_take_none():
+    from_, run = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    report = parse_progress("x", objects(
+        {"vertexes": [{"digest": from_, "name": "[1/2] FROM base"}, {"digest": run, "name": "[2/2] RUN make"}]},
+        {"vertexes": [{"digest": from_, "name": "[1/2] FROM base", "started": at(1), "completed": at(1.5)}]},
+        {"vertexes": [{"digest": from_, "name": "[1/2] FROM base", "started": at(2), "completed": at(2.1),
+                       "cached": True}]},
+        {"vertexes": [{"digest": run, "name": "[2/2] RUN make", "started": at(2.25)}]},
+        {"vertexes": [{"digest": run, "name": "[2/2] RUN make", "started": at(2.25), "completed": at(3.5)}]},
+        exit=0), "FROM base\nRUN make\n")
+    assert [(s.instruction, s.cached, s.seconds, s.vertex) for s in report.rows] == [
+        ("FROM base", True, 0.0, 1), ("RUN make", False, 1.25, 2)]
+
+
+def test_rawjson_logs_split_anywhere_become_each_vertex_output_lines():
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    report = parse_progress("x", objects(
+        {"vertexes": [{"digest": a, "name": "[1/2] RUN make a"}, {"digest": b, "name": "[2/2] RUN make b"}]},
+        {"logs": [{"vertex": a, "stream": 1, "data": "a sta"}, {"vertex": b, "stream": 2, "data": "b warns\n\n"}]},
+        {"logs": [{"vertex": a, "stream": 1, "data": "rts\r\na "}]},
+        {"logs": [{"vertex": a, "stream": 1, "data": "ends"}]},
+        {"statuses": [{"id": "writing image sha256:" + "c" * 64, "vertex": "sha256:" + "d" * 64}]}, exit=0))
+    assert [s.output for s in report.rows] == [["a starts", "a ends"], ["b warns"]]
+    assert report.image_id == "sha256:" + "c" * 64
+
+
+def test_rawjson_failed_step_names_its_step_and_output_and_ignores_canceled_ones():
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    with pytest.raises(BuildFailed) as err:
+        parse_progress("x", objects(
+            {"vertexes": [{"digest": a, "name": "[1/3] FROM base", "cached": True},
+                          {"digest": b, "name": "[2/3] RUN make"}]},
+            {"logs": [{"vertex": b, "stream": 2, "data": "make: *** no rule\n"}]},
+            {"vertexes": [{"digest": "sha256:" + "e" * 64, "name": "[3/3] RUN other", "error": "context canceled"},
+                          {"digest": b, "name": "[2/3] RUN make", "error": "process did not complete: exit code: 2"}]},
+            exit=1), "FROM base\nRUN make\nRUN other\n")
+    assert (err.value.step, err.value.instruction, err.value.log_tail) == (2, "RUN make", ["make: *** no rule"])
+    assert err.value.message == "process did not complete: exit code: 2"
+
+
+def test_rawjson_missing_base_image_raises_image_missing():
+    with pytest.raises(ImageMissing) as err:
+        parse_progress("x", [*objects(
+            {"vertexes": [{"digest": "sha256:" + "f" * 64, "name": "[internal] load metadata for docker.io/x/no:1",
+                           "error": "failed to do request: no such host"}]}),
+            (1.0, {"line": "ERROR: failed to solve: failed to do request: no such host"}), (1.1, {"exit": 1})])
+    assert "`FROM docker.io/x/no:1`" in str(err.value) and "no such host" in str(err.value)
+
+
+@pytest.mark.parametrize("text, chunks", [
+    ("", []),
+    ('{\n  "vertexes": [\n    {\n      "name": "a}"\n    }\n  ]\n}\n', [{"json": {"vertexes": [{"name": "a}"}]}}]),
+    ('{"logs": []}\n{"statuses": []}\n', [{"json": {"logs": []}}, {"json": {"statuses": []}}]),
+    ('{\n  "a": 1\n}\n{\n  "b": {}\n}\n', [{"json": {"a": 1}}, {"json": {"b": {}}}]),
+    ('#1 [internal] load\n{\n "a": 1\n}\nERROR: failed to solve\n',
+     [{"line": "#1 [internal] load"}, {"json": {"a": 1}}, {"line": "ERROR: failed to solve"}]),
+    ('{\n  "a": [\n', [{"line": "{"}, {"line": '  "a": ['}]),
+])
+def test_rawjson_objects_are_cut_from_the_lines_around_them(text, chunks):
+    assert list(_chunks(text.splitlines(keepends=True))) == chunks
+    assert json.loads(json.dumps(chunks)) == chunks
