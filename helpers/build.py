@@ -36,6 +36,11 @@ class BuildStep:
     """Digest of the layer the step made, None if it made none."""
     output: list[str] = field(default_factory=list, repr=False)
 
+    @property
+    def ran(self) -> bool:
+        """Whether the builder ran a step for this line: the classic builder runs one for every line."""
+        return True
+
 
 @dataclass(repr=False)
 class BuildReport(FrameReport):
@@ -48,6 +53,8 @@ class BuildReport(FrameReport):
     events: list[Event] = field(default_factory=list)
     why: Explanation | None = None
     """With ``Lab.build(..., explain=True)``: why each step was reused or rebuilt."""
+    printed: str = field(default="", repr=False)
+    """The build's output as the docker CLI prints it."""
     record = BuildStep
 
     @property
@@ -126,7 +133,8 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
             steps[-1].output.append(line)
     if not image_id and steps and steps[-1].image_id:
         image_id = steps[-1].image_id
-    return BuildReport(tag=tag, rows=steps, image_id=image_id, seconds=end, events=kept)
+    return BuildReport(tag=tag, rows=steps, image_id=image_id, seconds=end, events=kept,
+                       printed="".join(chunk.get("stream", "") for _, chunk in kept))
 
 
 def _keep(events: Iterable[Event], into: list[Event]) -> Iterator[Event]:

@@ -1,0 +1,141 @@
+"""Why each step of a BuildKit build came from its cache or not: predicted from the lab's own
+BuildKit builds before a build, then checked against what BuildKit did.
+
+BuildKit keys a step by its parent's key and its own inputs: for RUN the command and what it runs
+with (ENV, build-arg values, WORKDIR, USER, SHELL), for COPY/ADD the files' bytes and mode (not
+their mtime). Only FROM, RUN, COPY, ADD and WORKDIR are steps; CMD, LABEL, EXPOSE and the like only
+set the image's config, so changing one rebuilds nothing after it (the classic builder rebuilds
+everything after it). BuildKit's cache is shared by every build on the engine and cannot be listed
+step by step, so the lab knows only its own builds: a step new to the lab may still be served from
+a build made outside it, and the explanation says so.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .build import BuildReport
+from .cache import Explanation, Forecast, Why, instructions
+
+_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")
+_RUNS_WITH = ("ENV", "ARG", "WORKDIR", "USER", "SHELL")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One BuildKit step as its cache key sees it."""
+
+    key: str
+    parent: str
+    keyword: str
+    target: str
+    """The command (RUN), the destination (COPY/ADD) or the folder (WORKDIR)."""
+    inputs: str
+    """What else the key holds: the source file's digest and mode, or what a RUN runs with."""
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _source(context: Path, rest: str) -> tuple[str, str] | None:
+    """``(destination, "sha256 <hex12>, mode <octal>")`` of a single-file COPY/ADD, or None."""
+    parts = rest.split()
+    if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
+        return None
+    path = context / parts[0]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return parts[1], f"{parts[0]}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
+
+
+def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> list[Step | None]:
+    """Each instruction's `Step`, or None for FROM, config-only instructions and what the lab cannot
+    key (COPY of folders or several files, a second stage): a lookup the lab does not predict."""
+    lines, steps = instructions(dockerfile), [None]
+    parent, runs_with, declared, known = _hash("FROM", base_id), [], {}, True
+    for line in lines[1:]:
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "FROM":
+            known = False
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            declared[name] = default if "=" in rest else None
+        elif keyword in _RUNS_WITH:
+            runs_with.append(line)
+        if keyword not in _STEPS or not known:
+            steps.append(None)
+            continue
+        if keyword in ("COPY", "ADD"):
+            source = _source(context, rest)
+            if source is None:
+                known = False
+                steps.append(None)
+                continue
+            target, inputs = source
+        else:
+            values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
+            target, inputs = rest, "; ".join(runs_with + values) if keyword == "RUN" else ""
+        key = _hash(parent, keyword, target, inputs)
+        steps.append(Step(key, parent, keyword, target, inputs))
+        parent = key
+    return steps
+
+
+def forecast(steps: list[Step | None], made: dict[str, tuple[Step, str]], nocache: bool = False) -> Forecast:
+    """Predict each step from ``made`` (key -> the step and the tag of the lab's build that made it)."""
+    found, new_at = [(True, "FROM uses the base image as it is")], None
+    for n, step in enumerate(steps[1:], start=2):
+        if step is None:
+            found.append((None, "BuildKit runs no step for this line, or the lab cannot key it "
+                                "(a second stage, a folder or several files)"))
+        elif nocache:
+            found.append((False, "the build was asked not to use the cache (--no-cache)"))
+        elif step.key in made:
+            tag = made[step.key][1].rsplit("/", 1)[-1]
+            found.append((True, f"cache hit: the lab's earlier BuildKit build {tag} made this step on the same "
+                                f"parent{' from the same file' if step.keyword in ('COPY', 'ADD') else ''}"))
+        elif new_at is not None:
+            found.append((False, f"its parent changed: step {new_at} was new to the lab, so this step's key is too"))
+        else:
+            found.append((False, _miss(step, [s for s, _ in made.values() if s.parent == step.parent], n == 2)))
+        if found[-1][0] is False and new_at is None:
+            new_at = n
+    return Forecast(found)
+
+
+def _miss(step: Step, siblings: list[Step], on_base: bool) -> str:
+    """The first cause of a miss, from the steps the lab built before on the same parent."""
+    for old in siblings:
+        if (old.keyword, old.target) == (step.keyword, step.target) and old.inputs != step.inputs:
+            what = "a COPY source changed" if step.keyword in ("COPY", "ADD") else "what RUN runs with changed"
+            return f"{what}: it was {old.inputs or 'nothing'}, now {step.inputs or 'nothing'}"
+    if siblings:
+        return f"the instruction changed: built before here was `{siblings[0].keyword} {siblings[0].target}`"[:110]
+    return ("new to the lab: it had built nothing with BuildKit on " +
+            ("this base image" if on_base else "this parent") + " before")
+
+
+def remember(steps: list[Step | None], report: BuildReport, made: dict[str, tuple[Step, str]]) -> None:
+    """Add the steps of a finished build to what the lab has made."""
+    for step in steps:
+        if step is not None:
+            made.setdefault(step.key, (step, report.tag))
+
+
+def explain(report: BuildReport, before: Forecast) -> Explanation:
+    """Join a BuildKit build's report with the forecast made before it: one `Why` per step.
+
+    A step the lab predicted new but BuildKit reused came from a build outside the lab (its cache is
+    the engine's): that is no disagreement. A predicted hit that BuildKit rebuilt is one.
+    """
+    rows = []
+    for step, (predicted, reason) in zip(report.rows, before.steps):
+        agrees = None if predicted is None else predicted == step.cached
+        if predicted is False and step.cached:
+            agrees, reason = None, ("reused from BuildKit's engine-wide cache: a build outside this lab "
+                                    "had made the same step")
+        rows.append(Why(step.step, step.instruction, step.cached, predicted, agrees, reason))
+    return Explanation(report.tag, rows)
+

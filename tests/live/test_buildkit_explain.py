@@ -1,0 +1,88 @@
+"""The lab's BuildKit cache prediction, checked against BuildKit: each input changed in turn, one cause each."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers.lab import Lab
+from helpers.workspace import Workspace
+
+pytestmark = pytest.mark.live
+
+ARG_DOCKERFILE = "FROM {base}\nARG GREETING=hello\nRUN echo $GREETING {ws} > /greeting\nCOPY app.py /app.py\n"
+
+
+@pytest.fixture
+def lab(lab):
+    lab.write_dockerfile()
+    lab.write_app("hello world!")
+    lab.build("bk-cold", nocache=True, explain=True, builder="buildkit")
+    return lab
+
+
+def whys(lab, tag, **kw):
+    report = lab.build(tag, explain=True, builder="buildkit", **kw)
+    assert report.why.all_agree, report.why.frame.to_string()
+    return {r.instruction.split()[0]: r for r in report.why.rows}
+
+
+def test_cold_build_says_no_cache_was_asked_for(lab):
+    report = lab.build("bk-cold2", nocache=True, explain=True, builder="buildkit")
+    assert report.why.all_agree and not any(r.cached for r in report.why.rows[1:])
+    assert [r.why for r in report.why.rows if r.predicted is False] == ["the build was asked not to use the cache "
+                                                                       "(--no-cache)"] * 2
+
+
+def test_nothing_changed_every_step_hits_and_cmd_is_no_step(lab):
+    why = whys(lab, "bk-same")
+    assert why["RUN"].predicted and why["RUN"].cached and why["COPY"].predicted and why["COPY"].cached
+    assert why["CMD"].predicted is None and "runs no step" in why["CMD"].why
+
+
+def test_touching_a_file_keeps_the_cache(lab):
+    os.utime(lab.workspace.path / "app.py", (1, 1))
+    assert whys(lab, "bk-touched")["COPY"].cached
+
+
+def test_content_change_names_the_file_and_both_digests(lab):
+    lab.write_app("hello again!")
+    copy = whys(lab, "bk-content")["COPY"]
+    assert not copy.cached and copy.predicted is False
+    assert "COPY source changed" in copy.why and copy.why.count("sha256") == 2
+
+
+def test_permission_change_misses(lab):
+    os.chmod(lab.workspace.path / "app.py", 0o600)
+    copy = whys(lab, "bk-chmod")["COPY"]
+    assert not copy.cached and "mode 644" in copy.why and "now app.py" in copy.why and "mode 600" in copy.why
+
+
+def test_a_cmd_change_rebuilds_nothing_unlike_the_classic_builder(lab):
+    lab.write_dockerfile(lab.workspace.read("Dockerfile").replace('["python","app.py"]', '["python","-u","app.py"]'))
+    why = whys(lab, "bk-cmd")
+    assert why["RUN"].cached and why["COPY"].cached and why["COPY"].predicted
+    classic = lab.build("classic-cmd", explain=True, builder="classic").why.rows
+    assert [r.cached for r in classic][2:4] == [False, False], "the classic builder rebuilds CMD and all after it"
+
+
+def test_build_arg_change(lab):
+    lab.write_dockerfile(ARG_DOCKERFILE.format(base=lab.base_image, ws=lab.workspace.name), filename="Dockerfile.arg")
+    whys(lab, "bk-arg1", dockerfile="Dockerfile.arg", args={"GREETING": "hi"})
+    why = whys(lab, "bk-arg2", dockerfile="Dockerfile.arg", args={"GREETING": "ho"})
+    assert not why["RUN"].cached and why["RUN"].predicted is False
+    assert "RUN runs with changed: it was GREETING=hi, now GREETING=ho" in why["RUN"].why
+    assert "its parent changed: step 3" in why["COPY"].why
+
+
+def test_a_step_another_lab_built_is_served_by_the_engine_wide_cache(lab, engine):
+    other = Lab(engine, lab.settings, Workspace(), builder="buildkit")
+    dockerfile = f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} > /shared\n"
+    try:
+        other.write_dockerfile(dockerfile)
+        other.build("first")
+        lab.write_dockerfile(dockerfile, filename="Dockerfile.shared")
+        row = lab.build("bk-shared", dockerfile="Dockerfile.shared", explain=True, builder="buildkit").why.rows[1]
+        assert row.cached and row.predicted is False and row.agrees is None and "engine-wide cache" in row.why
+    finally:
+        other.cleanup()

@@ -1,0 +1,84 @@
+"""BuildKit's cache keys as the lab predicts them: what changes a step's key, and what does not."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers.build import BuildReport, BuildStep
+from helpers.buildkit_cache import explain, forecast, plan, remember
+
+DOCKERFILE = 'FROM base\nRUN pip install flask\nCMD ["python","app.py"]\nCOPY app.py /app.py\n'
+
+
+@pytest.fixture
+def context(tmp_path):
+    (tmp_path / "app.py").write_text("print('hello')\n")
+    return tmp_path
+
+
+def keys(context, dockerfile=DOCKERFILE, args=None, base="sha256:b"):
+    return [s and s.key for s in plan(dockerfile, context, base, args or {})]
+
+
+def test_only_run_copy_add_and_workdir_are_steps(context):
+    found = plan(DOCKERFILE + "WORKDIR /srv\nEXPOSE 5000\n", context, "sha256:b", {})
+    assert [s and s.keyword for s in found] == [None, "RUN", None, "COPY", "WORKDIR", None]
+
+
+def test_mtime_and_config_lines_leave_keys_alone(context):
+    before = keys(context)
+    os.utime(context / "app.py", (1, 1))
+    assert keys(context) == before
+    assert keys(context, DOCKERFILE.replace('"app.py"]', '"-u","app.py"]')) == before
+
+
+def test_content_mode_env_args_and_base_change_the_keys_they_feed(context):
+    before = keys(context)
+    (context / "app.py").write_text("print('again')\n")
+    assert keys(context)[:2] == before[:2] and keys(context)[3] != before[3]
+    content_changed = keys(context)
+    os.chmod(context / "app.py", 0o600)
+    assert keys(context)[3] != content_changed[3]
+    with_env = keys(context, "FROM base\nENV A=1\nRUN pip install flask\n")
+    assert with_env[2] != keys(context, "FROM base\nENV A=2\nRUN pip install flask\n")[2]
+    arg = "FROM base\nARG V=1\nRUN echo $V\n"
+    assert keys(context, arg)[2] != keys(context, arg, {"V": "2"})[2] and keys(context, arg) == keys(context, arg, {"V": "1"})
+    assert keys(context, base="sha256:c")[1] != before[1]
+
+
+def test_a_second_stage_and_folder_copies_are_not_predicted(context):
+    assert keys(context, "FROM base AS a\nRUN true\nFROM base\nRUN true\n")[3] is None
+    assert keys(context, "FROM base\nCOPY . /src\nRUN true\n")[1:] == [None, None]
+
+
+def report(tag, cached):
+    rows = [BuildStep(n, i, c, 0.0, None) for n, (i, c) in enumerate(zip(DOCKERFILE.splitlines(), cached), 1)]
+    return BuildReport(tag=tag, rows=rows, image_id="", seconds=0.0)
+
+
+def test_forecast_and_explain_from_the_labs_own_builds(context):
+    made = {}
+    steps = plan(DOCKERFILE, context, "sha256:b", {})
+    cold = forecast(steps, made)
+    assert [p for p, _ in cold.steps] == [True, False, None, False]
+    assert "built nothing with BuildKit on this base image" in cold.steps[1][1] and "step 2" in cold.steps[3][1]
+    remember(steps, report("lab/app:v1", [True, False, False, False]), made)
+    (context / "app.py").write_text("print('again')\n")
+    again = forecast(plan(DOCKERFILE, context, "sha256:b", {}), made)
+    assert [p for p, _ in again.steps] == [True, True, None, False]
+    assert "earlier BuildKit build app:v1" in again.steps[1][1] and "COPY source changed" in again.steps[3][1]
+    why = explain(report("lab/app:v2", [True, True, True, False]), again)
+    assert why.all_agree and [r.agrees for r in why.rows] == [True, True, None, True]
+
+
+def test_a_predicted_miss_that_buildkit_served_is_the_engine_wide_cache(context):
+    why = explain(report("lab/app:v1", [True, True, True, False]), forecast(plan(DOCKERFILE, context, "b", {}), {}))
+    assert why.rows[1].agrees is None and "engine-wide cache" in why.rows[1].why and why.all_agree
+
+
+def test_a_predicted_hit_that_buildkit_rebuilt_is_a_disagreement(context):
+    steps, made = plan(DOCKERFILE, context, "b", {}), {}
+    remember(steps, report("lab/app:v1", [True] * 4), made)
+    why = explain(report("lab/app:v2", [True, False, False, False]), forecast(steps, made))
+    assert why.rows[1].agrees is False and not why.all_agree
