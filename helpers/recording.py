@@ -59,11 +59,14 @@ def _exception(entry: dict) -> Exception:
 
 
 class RecordingEngine:
-    """An `Engine` that also writes every answer to ``path`` (after each call, so a crash keeps them)."""
+    """An `Engine` that also appends every answer to ``path``, one JSON line per call (so a crash keeps
+    them); a layer's file list already stored is written again only as its ``diff_id``."""
 
     def __init__(self, engine: Engine, path: Path, meta: dict):
         self.engine, self.path, self.registry = engine, path, engine.registry
-        self.recording = {"meta": meta, "calls": []}
+        self.layers_stored: set[str] = set()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"meta": meta}) + "\n")
 
     def __getattr__(self, name: str):
         if name in STREAMS:
@@ -74,9 +77,16 @@ class RecordingEngine:
 
     def _store(self, name: str, args: tuple, kwargs: dict, entry: dict) -> None:
         entry["key"] = _key(name, args, kwargs)
-        self.recording["calls"].append(entry)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.recording, separators=(",", ":")) + "\n")
+        if name == "layer_files" and "result" in entry:
+            entry["result"] = dict(entry["result"], layers=[self._layer(layer) for layer in entry["result"]["layers"]])
+        with self.path.open("a") as out:
+            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+    def _layer(self, layer: dict) -> dict:
+        if layer["diff_id"] in self.layers_stored:
+            return {"diff_id": layer["diff_id"], "stored_above": True}
+        self.layers_stored.add(layer["diff_id"])
+        return layer
 
     def _call(self, name: str, *args, **kwargs):
         try:
@@ -141,20 +151,32 @@ class ReplayEngine:
             raise _exception(entry)
 
 
-def recording_path(name: str) -> Path:
-    return RECORDINGS / f"{name}.json"
+def recording_path(name: str, builder: str) -> Path:
+    """Where the run of notebook ``name`` with ``builder`` is recorded."""
+    return RECORDINGS / f"{name}.{builder}.jsonl"
 
 
-def load(name: str) -> dict:
-    """The recording of notebook ``name``.
+def read(path: Path) -> dict:
+    """A recording file as ``{"meta": ..., "calls": [...]}``, each layer file list written out in full."""
+    lines = path.read_text().splitlines()
+    calls, layers = [json.loads(line) for line in lines[1:]], {}
+    for entry in calls:
+        if entry["key"].startswith('["layer_files"') and "result" in entry:
+            entry["result"]["layers"] = [layers.setdefault(layer["diff_id"], layer)
+                                         for layer in entry["result"]["layers"]]
+    return {"meta": json.loads(lines[0])["meta"], "calls": calls}
+
+
+def load(name: str, builder: str) -> dict:
+    """The recording of notebook ``name`` run with ``builder``.
 
     Raises:
         RecordingMissing: there is none.
     """
-    path = recording_path(name)
+    path = recording_path(name, builder)
     if not path.is_file():
-        raise errors.RecordingMissing(f"There is no recording of {name} ({path.name}).")
-    return json.loads(path.read_text())
+        raise errors.RecordingMissing(f"There is no recording of {name} with the {builder} builder ({path.name}).")
+    return read(path)
 
 
 def meta_for(engine: Engine, notebook: str, workspace: str, base_image: str, builder: str = "classic") -> dict:

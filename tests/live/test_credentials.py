@@ -28,7 +28,7 @@ def guarded(lab):
 def test_login_push_and_no_password_anywhere(lab, guarded, tmp_path):
     engine = Engine(guarded)
     meta = recording.meta_for(engine, "credentials", lab.workspace.name, lab.base_image)
-    path = tmp_path / "credentials.json"
+    path = tmp_path / "credentials.jsonl"
     secured = Lab(recording.RecordingEngine(engine, path, meta), Settings(guarded, lab.base_image, "tests"),
                   lab.workspace)
     lab.write_dockerfile()

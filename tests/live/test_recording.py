@@ -1,8 +1,6 @@
 """A live run recorded at the engine boundary replays to the same reports, through the same code."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from helpers import recording
@@ -24,10 +22,10 @@ def workshop(lab: Lab) -> dict:
 
 
 def test_replay_of_a_recording_gives_the_same_reports(engine, lab, tmp_path):
-    path = tmp_path / "round-trip.json"
+    path = tmp_path / "round-trip.jsonl"
     meta = recording.meta_for(engine, "round-trip", lab.workspace.name, lab.base_image)
     live = workshop(Lab(recording.RecordingEngine(engine, path, meta), lab.settings, lab.workspace))
-    replayed = recording.ReplayEngine(json.loads(path.read_text()), "round-trip")
+    replayed = recording.ReplayEngine(recording.read(path), "round-trip")
     again = workshop(Lab(replayed, lab.settings, Workspace(root=tmp_path, name=lab.workspace.name)))
     assert again == live
     assert live["answer"] == "hello world!" and live["seconds"] > 0

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from helpers import errors
-from helpers.recording import RECORDINGS, ReplayEngine, _key
+from helpers.recording import RECORDINGS, RecordingEngine, ReplayEngine, _key, read, recording_path
 from tests.unit.test_notebooks import BOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,25 +26,49 @@ SECRETS = re.compile("|".join([re.escape(str(ROOT)), re.escape(tempfile.gettempd
 """Host paths of the recording machine, and credentials; paths inside images (/root/.bashrc) are fine."""
 
 
-@pytest.mark.parametrize("book", BOOKS, ids=lambda p: p.stem)
-def test_every_notebook_has_a_recording_with_its_provenance(book):
-    meta = json.loads((RECORDINGS / f"{book.stem}.json").read_text())["meta"]
-    assert meta["notebook"] == book.stem
-    for field in ("recorded", "engine", "api", "builder", "storage_driver", "base_image", "registry", "workspace"):
+BUILDERS = ("classic", "buildkit")
+RUNS = [(book, builder) for book in BOOKS for builder in BUILDERS]
+
+
+def ids(run) -> str:
+    return f"{run[0].stem}-{run[1]}" if isinstance(run, tuple) else str(run)
+
+
+@pytest.mark.parametrize("run", RUNS, ids=ids)
+def test_every_notebook_has_a_recording_per_builder_with_its_provenance(run):
+    book, builder = run
+    meta = read(recording_path(book.stem, builder))["meta"]
+    assert meta["notebook"] == book.stem and meta["builder"] == builder
+    for field in ("recorded", "engine", "api", "storage_driver", "base_image", "registry", "workspace"):
         assert meta[field], field
 
 
-@pytest.mark.parametrize("book", BOOKS, ids=lambda p: p.stem)
-def test_recordings_hold_no_secrets_or_host_paths(book):
-    text = (RECORDINGS / f"{book.stem}.json").read_text()
+@pytest.mark.parametrize("run", RUNS, ids=ids)
+def test_recordings_hold_no_secrets_or_host_paths(run):
+    text = recording_path(run[0].stem, run[1]).read_text()
     assert not SECRETS.search(text), SECRETS.search(text)
 
 
 @pytest.mark.parametrize("book", BOOKS, ids=lambda p: p.stem)
-def test_stored_outputs_come_from_the_recorded_run(book):
-    workspace = json.loads((RECORDINGS / f"{book.stem}.json").read_text())["meta"]["workspace"]
-    setup = nbformat.read(book, 4).cells[2]
+def test_stored_outputs_come_from_the_recorded_classic_run(book):
+    workspace = read(recording_path(book.stem, "classic"))["meta"]["workspace"]
+    setup = nbformat.read(book, 4).cells[3]
     assert workspace in json.dumps(setup.outputs), "run `make record` to store outputs and recording together"
+
+
+def test_only_the_recordings_of_todays_notebooks_are_kept():
+    expected = {recording_path(book.stem, builder).name for book, builder in RUNS}
+    assert {p.name for p in RECORDINGS.iterdir()} == expected
+
+
+def test_a_layer_list_is_stored_once_and_read_back_in_full(tmp_path):
+    layer = {"diff_id": "sha256:aa", "entries": [["/bin", 0, "link"]]}
+    path = tmp_path / "r.jsonl"
+    recorder = RecordingEngine(type("Fake", (), {"registry": "r", "layer_files": lambda self, image: {
+        "image": image, "layout": "classic", "layers": [layer]}})(), path, {"registry": "r"})
+    recorder.layer_files("x:1"), recorder.layer_files("x:2")
+    assert path.read_text().count("/bin") == 1
+    assert [c["result"]["layers"] for c in read(path)["calls"]] == [[layer], [layer]]
 
 
 def replay(calls):
