@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from . import buildkit, cache, containers, progress, recording, settings
+from . import buildkit, buildkit_cache, cache, containers, progress, recording, settings
 from . import files as files_module
 from .build import BuildReport, join_layers, parse_build_stream
 from .containers import App, Changes, parse_diff
@@ -27,7 +27,7 @@ _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
 
 BUILDERS = {"classic": "classic (docker SDK, the workshop's `Step N/M` output)",
-            "buildkit": "BuildKit (docker CLI, `--progress=plain`)"}
+            "buildkit": "BuildKit (docker CLI, `CACHED` output)"}
 
 
 def _check_builder(builder: str) -> str:
@@ -37,13 +37,9 @@ def _check_builder(builder: str) -> str:
 
 
 def docker_build_builder() -> str:
-    """The builder `docker build` would use here: BuildKit where buildx exists or DOCKER_BUILDKIT=1 asks
-    for it, else the classic one (an engine and CLI without buildx, like Debian's docker.io)."""
-    choice = os.environ.get("DOCKER_BUILDKIT")
-    if choice is not None:
-        return "buildkit" if choice == "1" else "classic"
-    found = buildkit.find_cli()
-    return "buildkit" if found and "buildx" in found else "classic"
+    """The builder `docker build` would use here: BuildKit where the docker CLI has buildx or
+    DOCKER_BUILDKIT=1 asks for it, else the classic one (a CLI without buildx, like Debian's docker.io)."""
+    return "buildkit" if buildkit.docker_build_uses_buildkit() else "classic"
 
 
 @dataclass
@@ -67,6 +63,8 @@ class Lab:
         self.builder = _check_builder(builder)
         self.built: list[str] = []
         """Ids of the images this lab's classic builds made, oldest first: its own build cache."""
+        self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
+        """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
 
     def __repr__(self) -> str:
         return f"<Lab {self.mode}: {self.banner()}>"
@@ -131,6 +129,10 @@ class Lab:
         """Write the Flask app answering ``message`` and return its text."""
         return self.workspace.write_app(message, filename).read_text()
 
+    def write_requirements(self, *packages: str) -> str:
+        """Write ``requirements.txt`` listing ``packages`` and return its text."""
+        return self.workspace.write_requirements(*packages).read_text()
+
     def write_dockerfile(self, text: str | None = None, filename: str = "Dockerfile", app: str = "app.py") -> str:
         """Write a Dockerfile (by default the workshop's four lines for ``app``) and return its text."""
         text = text if text is not None else lab_dockerfile(self.base_image, app)
@@ -155,7 +157,8 @@ class Lab:
         """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
 
         The classic builder may reuse only this lab's own recent builds (``--cache-from`` them and
-        the base image), so labs running at once never serve each other's cache.
+        the base image), so labs running at once never serve each other's cache. BuildKit's cache is
+        the engine's: any earlier build on it may serve a step.
 
         Args:
             tag, name: the image's tag and name (see `image`).
@@ -169,19 +172,12 @@ class Lab:
 
         Raises:
             BuildFailed: a step failed (the error names it and shows its last output lines).
-            BadInput: ``explain`` or ``args`` with BuildKit, which keeps a cache of its own.
         """
         image = self.image(tag, name)
         text = self.workspace.read(dockerfile)
-        if _check_builder(builder or self.builder) == "buildkit":
-            if explain or args:
-                raise BadInput("explain and args follow the classic builder; BuildKit keeps a cache of its own.",
-                               'Build with builder="classic" for them.')
-            events = progress.build(self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile,
-                                                          nocache), image)
-            report = buildkit.parse_plain_progress(image, events, text)
-            return buildkit.join_history(report, self.history(image))
         base = next(w for w in cache.instructions(text)[0].split()[1:] if not w.startswith("--"))
+        if _check_builder(builder or self.builder) == "buildkit":
+            return self._build_with_buildkit(image, text, base, dockerfile, nocache, explain, args)
         sources = [base] + self.built[::-1][:CACHE_SOURCES]  # newest first, as Docker's own cache prefers
         before = cache.forecast(self.engine, text, self.workspace.path, base, sources, self.labels, args,
                                 nocache) if explain else None
@@ -192,6 +188,20 @@ class Lab:
         report = join_layers(report, self.history(image))
         if before is not None:
             report.why = cache.explain(report, before)
+        return report
+
+    def _build_with_buildkit(self, image: str, text: str, base: str, dockerfile: str, nocache: bool, explain: bool,
+                             args: dict[str, str] | None) -> BuildReport:
+        """`build` through the docker CLI with BuildKit, whose cache is the engine's, shared by every build."""
+        steps = buildkit_cache.plan(text, self.workspace.path, self.engine.inspect_image(base)["Id"], args or {})
+        before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
+        events = progress.build(self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile,
+                                                      nocache, args), image)
+        report = buildkit.parse_progress(image, events, text)
+        buildkit_cache.remember(steps, report, self.built_with_buildkit)
+        report = buildkit.join_history(report, self.history(image))
+        if before is not None:
+            report.why = buildkit_cache.explain(report, before)
         return report
 
     def history(self, image: str) -> History:
@@ -279,7 +289,7 @@ class Lab:
         keeps those other tags and so survives.
         """
         label = LABEL if all_workspaces else f"{LABEL}={self.workspace.name}"
-        self.built.clear()
+        self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
         found = self.engine.containers(label)
         for c in found:
             self.engine.remove_container(c["Id"])
@@ -302,9 +312,8 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
             ``notebooks/recordings/``) or ``replay``; by default ``LAYER_LAB_MODE``, else live
             when an engine answers and replay when none does.
         builder: ``classic`` or ``buildkit`` for the lab's builds; by default ``LAYER_LAB_BUILDER``,
-            else ``classic``: the workshop's builder, whose cache the lab can explain step by step
-            (notebook 02 sets BuildKit, which `docker build` uses on current Docker, beside it).
-            A replay uses the recorded one.
+            else the one `docker build` uses here (`docker_build_builder`). A replay replays the run
+            recorded with that builder; by default the classic one, whose outputs the notebooks store.
 
     Raises:
         EngineUnavailable: no engine answers and there is no recording to replay.
@@ -312,6 +321,8 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
     """
     install_error_display()
     mode = mode or os.environ.get("LAYER_LAB_MODE") or "auto"
+    builder = builder or os.environ.get("LAYER_LAB_BUILDER") or None
+    replayed = _check_builder(builder or "classic")
     if mode not in ("auto", "live", "record", "replay"):
         raise BadInput(f"LAYER_LAB_MODE={mode!r} is not a mode.", "Use live, record or replay.")
     if mode != "replay":
@@ -319,20 +330,20 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
         try:
             engine = Engine(config.registry)
         except EngineUnavailable:
-            if mode != "auto" or notebook is None or not recording.recording_path(notebook).is_file():
+            if mode != "auto" or notebook is None or not recording.recording_path(notebook, replayed).is_file():
                 raise
         else:
             workspace = Workspace()
-            builder = _check_builder(builder or os.environ.get("LAYER_LAB_BUILDER") or "classic")
+            builder = _check_builder(builder or docker_build_builder())
             if mode == "record":
                 if notebook is None:
                     raise BadInput("Recording needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
                 meta = recording.meta_for(engine, notebook, workspace.name, config.base_image, builder)
-                engine = recording.RecordingEngine(engine, recording.recording_path(notebook), meta)
+                engine = recording.RecordingEngine(engine, recording.recording_path(notebook, builder), meta)
             return Lab(engine, config, workspace, builder)
     if notebook is None:
         raise BadInput("Replay needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
-    recorded = recording.load(notebook)
+    recorded = recording.load(notebook, replayed)
     meta = recorded["meta"]
     config = settings.Settings(meta["registry"], meta["base_image"], f"as recorded on {meta['recorded']}")
     return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]), meta["builder"])

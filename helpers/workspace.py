@@ -73,3 +73,8 @@ class Workspace:
             raise BadInput(f"The app's message must be one line of printable text (got {message!r}).",
                            'Pass a short message such as "hello world!".')
         return self.write(filename, APP.format(message=json.dumps(message), workspace=self.name))
+
+    def write_requirements(self, *packages: str) -> Path:
+        """Write ``requirements.txt`` listing ``packages``; its first line names the workspace, as app.py's does."""
+        return self.write("requirements.txt", f"# {self.name}: keeps other runs' builds from serving this "
+                                              f"workspace's cache\n" + "".join(f"{p}\n" for p in packages))

@@ -23,7 +23,9 @@ def test_handout_shape(path):
     cells = nbformat.read(path, 4).cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ") and "\n" not in cells[0].source
     assert cells[1].cell_type == "markdown" and len(cells[1].source) < 600
-    assert cells[2].cell_type == "code" and f"helpers.connect(\"{path.stem}\")" in cells[2].source
+    assert cells[2].cell_type == "code" and cells[2].source.startswith("BUILDER = None  #")
+    assert cells[2].metadata.get("tags") == ["parameters"], "papermill and the tests set BUILDER here"
+    assert f"helpers.connect(\"{path.stem}\", builder=BUILDER)" in cells[3].source
     code = [c for c in cells if c.cell_type == "code"]
     assert all(len(c.source.splitlines()) <= 8 for c in code), "keep code cells short; move logic to helpers"
     assert all(c.execution_count for c in code), "store outputs from a real run of the whole notebook"
