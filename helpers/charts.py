@@ -122,8 +122,10 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
     labels = [f"{s.step}. {_short(s.instruction)}" if same else f"step {s.step}" for s in steps]
     ax.set_yticks(range(0, n, every), labels, fontsize=8)
     every = math.ceil(len(builds) / MAX_COLUMN_LABELS)
-    tilt = dict(rotation=45, ha="right", rotation_mode="anchor") if len(builds) > 4 else {}
-    ax.set_xticks(range(0, len(builds), every), [_name(b.tag) for b in builds[::every]], fontsize=8, **tilt)
+    names = [_name(b.tag) for b in builds[::every]]
+    crowded = len(builds) > 4 or sum(map(len, names)) > 90  # about what the axis fits side by side
+    tilt = dict(rotation=45 if len(builds) > 4 else 20, ha="right", rotation_mode="anchor") if crowded else {}
+    ax.set_xticks(range(0, len(builds), every), names, fontsize=8, **tilt)
     ax.hlines(np.arange(n + 1) - 0.5, -0.5, len(builds) - 0.5, color="white", linewidth=1)
     ax.vlines(np.arange(len(builds) + 1) - 0.5, -0.5, n - 0.5, color="white", linewidth=1)
     ax.set_xlabel("build (image tag)")

@@ -288,9 +288,11 @@ class Engine:
         with translated("diff a container"):
             return self.api.diff(cid) or []
 
-    def containers(self, label: str) -> list[dict]:
+    def containers(self, label: str | None = None, ancestor: str | None = None) -> list[dict]:
+        """Containers, running or not, carrying ``label`` and/or made from ``ancestor`` or an image built on it."""
+        filters = {k: v for k, v in (("label", label), ("ancestor", ancestor)) if v}
         with translated("list containers"):
-            return self.api.containers(all=True, filters={"label": label})
+            return self.api.containers(all=True, filters=filters)
 
     def remove_container(self, cid: str) -> None:
         with translated("remove a container"), contextlib.suppress(docker.errors.NotFound):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import buildkit, buildkit_cache, cache, containers, progress, recording, settings
 from . import files as files_module
@@ -18,7 +18,10 @@ from .registry import PushReport, join_manifest, parse_push_stream
 from .workspace import Workspace, lab_dockerfile
 
 LABEL = "layer-lab"
-"""The one label on everything the lab creates; its value is the workspace's name."""
+"""The label on everything the lab creates; its value is the workspace's name."""
+CONTAINER_LABEL = "layer-lab.container"
+"""The label on the containers the lab starts; a container anyone starts from a lab image inherits
+``LABEL`` from it, but not this one, so cleanup tells the two apart."""
 APP_IMAGE = "python-hello-world"
 CACHE_SOURCES = 12
 """How many of the lab's latest builds a build may reuse steps of (each one brings its whole chain)."""
@@ -44,17 +47,18 @@ def docker_build_builder() -> str:
 
 @dataclass
 class Cleaned:
-    """What a cleanup removed."""
+    """What a cleanup removed, and the lab's images it kept because a container it did not make uses them."""
 
     containers: int
     images: int
+    kept: list[str] = field(default_factory=list)
 
 
 class Lab:
     """The lab's engine, registry, base image and workspace, with one method per workshop action.
 
-    Everything it creates carries the label ``layer-lab=<workspace name>``; `cleanup` removes
-    what carries it and nothing else.
+    Everything it creates carries the label ``layer-lab=<workspace name>``, its containers also
+    ``layer-lab.container=<workspace name>``; `cleanup` removes what carries them and nothing else.
     """
 
     def __init__(self, engine: Engine, config: settings.Settings, workspace: Workspace, builder: str = "classic"):
@@ -252,7 +256,7 @@ class Lab:
         """
         if not self.engine.has_image(image):
             raise ImageMissing(f"There is no image {image} yet.")
-        return containers.start(self.engine, image, self.labels, port, wait)
+        return containers.start(self.engine, image, {**self.labels, CONTAINER_LABEL: self.workspace.name}, port, wait)
 
     def get(self, app: App, path: str = "/") -> str:
         """GET ``path`` from the app, like ``curl``, and return the body."""
@@ -286,21 +290,27 @@ class Lab:
         """Remove the containers and images the lab created in this workspace (or in all of them).
 
         Only objects carrying the lab's label are touched; an image also tagged by someone else
-        keeps those other tags and so survives.
+        keeps those other tags and so survives, and an image a container of someone else's uses is
+        kept whole (``kept`` names it).
         """
         label = LABEL if all_workspaces else f"{LABEL}={self.workspace.name}"
         self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
-        found = self.engine.containers(label)
+        found = self.engine.containers(CONTAINER_LABEL if all_workspaces else f"{CONTAINER_LABEL}={self.workspace.name}")
         for c in found:
             self.engine.remove_container(c["Id"])
         images = sorted(self.engine.images(label), key=lambda i: i.get("Created", 0), reverse=True)
+        kept = []
         for img in images:
+            users = [c["Names"][0].lstrip("/") for c in self.engine.containers(ancestor=img["Id"])]
+            if users:  # a container the lab did not start: removing its image would pull it from under it
+                kept.append(f"{(img.get('RepoTags') or [img['Id'][7:19]])[0]} (used by {', '.join(users)})")
+                continue
             ws = (img.get("Labels") or {}).get(LABEL, "")
             ours = [t for t in img.get("RepoTags") or [] if t.split("/")[-2:-1] == [ws] or t.startswith(f"{ws}/")]
             others = [t for t in img.get("RepoTags") or [] if t not in ours and t != "<none>:<none>"]
             for ref in ours or ([] if others else [img["Id"]]):  # an untagged image goes by its id
                 self.engine.remove_image(ref)
-        return Cleaned(len(found), len(images))
+        return Cleaned(len(found), len(images) - len(kept), kept)
 
 
 def connect(notebook: str | None = None, mode: str | None = None, builder: str | None = None) -> Lab:

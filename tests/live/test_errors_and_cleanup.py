@@ -88,7 +88,7 @@ def test_busy_port_is_replaced_and_said(lab):
 def test_cleanup_removes_only_what_the_lab_labelled(engine, tmp_path):
     client = docker.from_env()
     lab = Lab(engine, Settings(engine.registry, helpers.settings.load().base_image, "tests"), Workspace())
-    (tmp_path / "Dockerfile").write_text(f"FROM {lab.base_image}\nRUN echo mine > /mine\n")
+    (tmp_path / "Dockerfile").write_text(f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} > /mine\n")
     own_image, _ = client.images.build(path=str(tmp_path), tag=f"learner-own-{lab.workspace.name}:1", rm=True)
     own_container = client.containers.create(own_image.id, command=["sleep", "60"])
     lab.write_dockerfile()
@@ -97,18 +97,25 @@ def test_cleanup_removes_only_what_the_lab_labelled(engine, tmp_path):
     app = lab.run(lab.image("v1"))
     kept_tag = f"learner-copy-{lab.workspace.name}:v1"
     client.images.get(lab.image("v1")).tag(kept_tag)
+    lab.write_app("hello again!")
+    lab.build("v2")
+    on_lab_image = client.containers.create(lab.image("v2"), command=["true"], name=f"learner-{lab.workspace.name}")
     try:
         cleaned = lab.cleanup()
         assert cleaned.containers == 1 and cleaned.images >= 1
+        assert cleaned.kept == [f"{lab.image('v2')} (used by learner-{lab.workspace.name})"]
         assert not client.containers.list(all=True, filters={"id": app.id})
         assert client.images.get(own_image.id).tags == [f"learner-own-{lab.workspace.name}:1"]
         assert client.containers.get(own_container.id).status == "created"
+        assert client.containers.get(on_lab_image.id).status == "created"
         assert client.images.get(kept_tag).tags == [kept_tag]
         assert not client.images.list(name=lab.image("v1"))
     finally:
         own_container.remove(force=True)
+        on_lab_image.remove(force=True)
         client.images.remove(kept_tag)
         client.images.remove(own_image.id)
+    assert lab.cleanup().kept == [] and not client.images.list(name=lab.image("v2"))
 
 
 @pytest.mark.parametrize("version, says", [("9.99", "too new"), ("1.12", "below 1.24")])

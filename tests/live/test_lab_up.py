@@ -82,3 +82,12 @@ def test_after_make_up_builds_use_the_private_buildx_and_docker_build_keeps_its_
     plugin = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True)
     assert plugin.returncode != 0, "the lab's buildx must not become a plugin of the docker CLI"
     assert not docker_build_uses_buildkit() and lab_module.docker_build_builder() == "classic"
+
+
+def test_a_buildx_that_cannot_be_fetched_is_one_warning_and_the_lab_falls_back_to_plain(engine, tmp_path):
+    done, _ = lab_up(LAYER_LAB_STATE=str(tmp_path), http_proxy="http://127.0.0.1:9", no_proxy="127.0.0.1,localhost")
+    if "plugin" in buildx_line(done):
+        pytest.skip("the docker CLI here has its own buildx plugin: the lab fetches none")
+    assert done.returncode == 0, done.stdout
+    assert "none for the lab (E: " in buildx_line(done) and buildx_line(done).endswith("falls back to plain progress")
+    assert not (tmp_path / "buildx").exists() or not any((tmp_path / "buildx").iterdir())

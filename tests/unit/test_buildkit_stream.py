@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from helpers import buildkit
 from helpers.buildkit import _chunks, join_history, parse_progress
-from helpers.errors import BadDockerfile, BuildFailed, ImageMissing
+from helpers.errors import BadDockerfile, BuildFailed, ImageMissing, LabError
 from helpers.layers import makes_layer, parse_history
 from helpers.workspace import lab_dockerfile
 from tests.conftest import load, recorded
@@ -296,3 +297,10 @@ def test_rawjson_missing_base_image_raises_image_missing():
 def test_rawjson_objects_are_cut_from_the_lines_around_them(text, chunks):
     assert list(_chunks(text.splitlines(keepends=True))) == chunks
     assert json.loads(json.dumps(chunks)) == chunks
+
+
+def test_no_cli_that_builds_with_buildkit_names_the_fix(monkeypatch):
+    monkeypatch.setattr(buildkit, "find_cli", lambda: None)
+    with pytest.raises(LabError, match="No docker CLI here builds with BuildKit") as err:
+        next(buildkit.cli_build("/nowhere", "x:v1", {}))
+    assert "make up" in str(err.value)
