@@ -191,10 +191,20 @@ class Engine:
             self.api.remove_image(ref, force=True)
 
     def push(self, repository: str, tag: str) -> Iterator[Event]:
-        """Stream a push; errors arrive inside the stream and are the parser's to raise."""
+        """Stream a push; errors arrive inside the stream and are the parser's to raise.
+
+        Raises:
+            EngineUnavailable: the stream broke off and the engine no longer answers.
+            RegistryUnavailable: the stream broke off while the engine still answers.
+        """
         try:
             yield from _stamped(self.api.push(repository, tag=tag, stream=True, decode=True))
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
+            try:
+                self.api.ping()
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                raise EngineUnavailable(f"The Docker engine stopped answering during the push of "
+                                        f"{repository}:{tag}.") from e
             raise RegistryUnavailable(f"The push of {repository}:{tag} broke off: {e}") from e
 
     # -- registry ---------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
-from helpers.errors import CredentialsRejected, PushFailed, RegistryUnavailable
+from helpers.engine import Engine
+from helpers.errors import CredentialsRejected, EngineUnavailable, PushFailed, RegistryUnavailable
 from helpers.registry import join_manifest, parse_push_stream
 from tests.conftest import load, recorded
 
@@ -66,3 +68,28 @@ def test_push_errors_are_named_by_what_the_learner_can_do(message, error, says):
     with pytest.raises(error) as err:
         parse_push_stream("r", "v1", events)
     assert says in str(err.value) and type(err.value) is error
+
+
+class BrokenPush:
+    """An engine API whose push stream breaks after one chunk; ``ping`` answers as ``engine_alive`` says."""
+
+    def __init__(self, engine_alive: bool):
+        self.engine_alive = engine_alive
+
+    def push(self, repository, tag, stream, decode):
+        yield {"status": "Preparing", "id": "abc"}
+        raise requests.exceptions.ConnectionError("connection reset")
+
+    def ping(self):
+        if not self.engine_alive:
+            raise requests.exceptions.ConnectionError("refused")
+        return True
+
+
+@pytest.mark.parametrize("engine_alive, error", [(True, RegistryUnavailable), (False, EngineUnavailable)])
+def test_a_push_stream_that_breaks_off_names_who_went_away(engine_alive, error):
+    engine = Engine.__new__(Engine)
+    engine.api = BrokenPush(engine_alive)
+    with pytest.raises(error, match="localhost:5000/x:v1") as err:
+        list(engine.push("localhost:5000/x", "v1"))
+    assert type(err.value) is error
