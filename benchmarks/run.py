@@ -21,6 +21,7 @@ from statistics import median
 from matplotlib.figure import Figure
 
 from helpers.build import BuildReport, join_layers, parse_build_stream
+from helpers.buildkit import find_cli
 from helpers.charts import cache_hits
 from helpers.engine import Engine
 from helpers.lab import LABEL, Lab
@@ -130,6 +131,52 @@ def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
         f"{m['twin change'] / m['twin cold']:.3f}", "near 1 expected")
 
 
+def bench_buildkit(lab: Lab, runs: int = 9) -> None:
+    """1b: Lab.build with BuildKit against the very docker CLI command it runs, A B A B."""
+    cli = find_cli()
+    if cli is None:
+        row("1b", "no docker CLI here builds with BuildKit", "skipped")
+        return
+    lab.write_dockerfile()
+    lab.write_app("buildkit warm-up")
+    lab.build("bk", builder="buildkit")
+    context = str(lab.workspace.path)
+    argv = [*cli.argv, f"--progress={cli.progress}", "--file", f"{context}/Dockerfile", "--tag", lab.image("bk-cli"),
+            "--label", f"{LABEL}={lab.workspace.name}", context]
+    env = {**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}
+    t, cached = defaultdict(list), defaultdict(list)
+
+    def helpers(key: str) -> None:
+        seconds, report = timed(lab.build, "bk", builder="buildkit")
+        t[key].append(seconds)
+        t["helpers' own"].append(seconds - report.seconds)  # report.seconds: from the CLI's start to its exit
+        cached[key].append(report.cached)
+
+    def docker_cli(key: str) -> None:
+        t[key].append(timed(subprocess.run, argv, env=env, check=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)[0])
+
+    for i in range(runs):
+        lab.write_app(f"buildkit helpers change {i}")
+        helpers("helpers change")
+        helpers("helpers cached")
+        lab.write_app(f"buildkit cli change {i}")
+        docker_cli("cli change")
+        docker_cli("cli cached")
+    m = {key: median(values) for key, values in t.items()}
+    for case in ("change", "cached"):
+        row("1b", f"Lab.build with BuildKit, {case} (median of {runs})", f"{m[f'helpers {case}']:.3f} s")
+        row("1b", f"the same CLI ({' '.join(cli.argv[1:3])}, {cli.progress}), {case}", f"{m[f'cli {case}']:.3f} s")
+        row("1b", f"ratio helpers/CLI, {case}", f"{m[f'helpers {case}'] / m[f'cli {case}']:.2f}x")
+    own = m["helpers' own"]
+    row("1b", "helpers' own time per build: key plan, parse, history join", f"{own * 1000:.1f} ms", "< 30 ms",
+        own < 0.030)
+    expected = {"helpers change": [True, True, True, False], "helpers cached": [True] * 4}
+    as_expected = [c == expected[key] for key in expected for c in cached[key]]
+    row("1b", "BuildKit builds reused FROM RUN CMD (change), every step (cached)",
+        f"{sum(as_expected)}/{len(as_expected)}", "all", all(as_expected))
+
+
 def bench_history(lab: Lab, runs: int = 11) -> None:
     """3: Lab.history against `docker image history --no-trunc`, and what each side spends its time on."""
     image = lab.image("h")
@@ -220,9 +267,11 @@ def bench_import(runs: int = 5) -> None:
 
 
 def bench_notebooks(runs: int = 2) -> None:
-    """6: the notebook suite under nbval, live on the engine and in replay with no engine reachable."""
-    replay = dict(os.environ, LAYER_LAB_MODE="replay", DOCKER_HOST="tcp://127.0.0.1:9")
-    for mode, env, target in (("live", os.environ, 120), ("replay", replay, 30)):
+    """6: the notebook suite under nbval (the classic builder, whose outputs are stored), live on the
+    engine and in replay with no engine reachable."""
+    live = dict(os.environ, LAYER_LAB_BUILDER="classic")
+    replay = dict(live, LAYER_LAB_MODE="replay", DOCKER_HOST="tcp://127.0.0.1:9")
+    for mode, env, target in (("live", live, 120), ("replay", replay, 30)):
         t, failed = [], 0
         for _ in range(runs):
             seconds, done = timed(subprocess.run, NOTEBOOKS, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -349,6 +398,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="layer-lab-bench-") as root:
         with scratch_lab(engine, config, root) as lab:
             bench_builds(lab)
+            bench_buildkit(lab)
             bench_history(lab)
         bench_push(config.base_image, root)
         bench_import()

@@ -49,47 +49,46 @@ def _source(context: Path, rest: str) -> tuple[str, str] | None:
     return parts[1], f"{parts[0]}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
 
 
-def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> list[Step | None]:
-    """Each instruction's `Step`, or None for FROM, config-only instructions and what the lab cannot
-    key (COPY of folders or several files, a second stage): a lookup the lab does not predict."""
-    lines, steps = instructions(dockerfile), [None]
+def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> list[Step]:
+    """Each instruction's `Step`; its key is empty where BuildKit runs no step (FROM, config-only
+    instructions) and where the lab cannot key one (a later stage, a COPY of a folder or several files)."""
+    lines = instructions(dockerfile)
+    steps = [Step("", "", "FROM", lines[0].split(None, 1)[-1], "")]
     parent, runs_with, declared, known = _hash("FROM", base_id), [], {}, True
     for line in lines[1:]:
         keyword, _, rest = line.partition(" ")
         keyword, rest = keyword.upper(), rest.strip()
-        if keyword == "FROM":
-            known = False
+        known = known and keyword != "FROM"
         if keyword == "ARG":
             name, _, default = rest.partition("=")
             declared[name] = default if "=" in rest else None
         elif keyword in _RUNS_WITH:
             runs_with.append(line)
+        source = _source(context, rest) if keyword in ("COPY", "ADD") else (rest, "")
+        known = known and source is not None
         if keyword not in _STEPS or not known:
-            steps.append(None)
+            steps.append(Step("", "", keyword, rest, ""))
             continue
-        if keyword in ("COPY", "ADD"):
-            source = _source(context, rest)
-            if source is None:
-                known = False
-                steps.append(None)
-                continue
-            target, inputs = source
-        else:
+        target, inputs = source
+        if keyword == "RUN":
             values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
-            target, inputs = rest, "; ".join(runs_with + values) if keyword == "RUN" else ""
+            inputs = "; ".join(runs_with + values)
         key = _hash(parent, keyword, target, inputs)
         steps.append(Step(key, parent, keyword, target, inputs))
         parent = key
     return steps
 
 
-def forecast(steps: list[Step | None], made: dict[str, tuple[Step, str]], nocache: bool = False) -> Forecast:
+def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool = False) -> Forecast:
     """Predict each step from ``made`` (key -> the step and the tag of the lab's build that made it)."""
-    found, new_at = [(True, "FROM uses the base image as it is")], None
-    for n, step in enumerate(steps[1:], start=2):
-        if step is None:
-            found.append((None, "BuildKit runs no step for this line, or the lab cannot key it "
-                                "(a second stage, a folder or several files)"))
+    found, new_at = [], None
+    for n, step in enumerate(steps, start=1):
+        if step.keyword == "FROM":
+            found.append((True, "FROM uses the base image as it is"))
+        elif step.keyword not in _STEPS:
+            found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
+        elif not step.key:
+            found.append((None, "the lab cannot key this step (a later stage, a folder or several files)"))
         elif nocache:
             found.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif step.key in made:
@@ -117,10 +116,10 @@ def _miss(step: Step, siblings: list[Step], on_base: bool) -> str:
             ("this base image" if on_base else "this parent") + " before")
 
 
-def remember(steps: list[Step | None], report: BuildReport, made: dict[str, tuple[Step, str]]) -> None:
-    """Add the steps of a finished build to what the lab has made."""
+def remember(steps: list[Step], report: BuildReport, made: dict[str, tuple[Step, str]]) -> None:
+    """Add the keyed steps of a finished build to what the lab has made."""
     for step in steps:
-        if step is not None:
+        if step.key:
             made.setdefault(step.key, (step, report.tag))
 
 

@@ -176,6 +176,8 @@ class Lab:
 
         Raises:
             BuildFailed: a step failed (the error names it and shows its last output lines).
+            ImageMissing: the base image is not on the engine and cannot be pulled.
+            BadDockerfile: the Dockerfile does not parse.
         """
         image = self.image(tag, name)
         text = self.workspace.read(dockerfile)
@@ -197,7 +199,11 @@ class Lab:
     def _build_with_buildkit(self, image: str, text: str, base: str, dockerfile: str, nocache: bool, explain: bool,
                              args: dict[str, str] | None) -> BuildReport:
         """`build` through the docker CLI with BuildKit, whose cache is the engine's, shared by every build."""
-        steps = buildkit_cache.plan(text, self.workspace.path, self.engine.inspect_image(base)["Id"], args or {})
+        try:
+            base_id = self.engine.inspect_image(base)["Id"]
+        except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
+            base_id = base
+        steps = buildkit_cache.plan(text, self.workspace.path, base_id, args or {})
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         events = progress.build(self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile,
                                                       nocache, args), image)

@@ -12,6 +12,7 @@ from helpers.workspace import Workspace
 from tests.throwaway import free_port
 
 pytestmark = pytest.mark.live
+builders = pytest.mark.parametrize("builder", ["classic", "buildkit"])
 
 
 def short(err: Exception) -> str:
@@ -27,27 +28,30 @@ def test_no_engine_names_the_fix(monkeypatch):
     assert "make up" in short(err.value) and err.value.__cause__ is not None
 
 
-def test_failing_run_step_names_step_command_and_output(lab):
+@builders
+def test_failing_run_step_names_step_command_and_output(lab, builder):
     lab.write_dockerfile(f"FROM {lab.base_image}\nRUN echo installing && pip install no-such-package-xyz-123\n",
                          filename="Dockerfile.fails")
     with pytest.raises(helpers.BuildFailed) as err:
-        lab.build("fails", dockerfile="Dockerfile.fails")
+        lab.build("fails", dockerfile="Dockerfile.fails", builder=builder)
     assert err.value.step == 2 and "no-such-package-xyz-123" in err.value.instruction
     assert "installing" in err.value.log_tail or any("no-such-package" in x for x in err.value.log_tail)
     short(err.value)
 
 
-def test_dockerfile_that_does_not_parse(lab):
+@builders
+def test_dockerfile_that_does_not_parse(lab, builder):
     lab.write_dockerfile(f"FROM {lab.base_image}\nRUNN pip install flask\n", filename="Dockerfile.typo")
     with pytest.raises(helpers.BadDockerfile, match="unknown instruction: RUNN") as err:
-        lab.build("typo", dockerfile="Dockerfile.typo")
+        lab.build("typo", dockerfile="Dockerfile.typo", builder=builder)
     short(err.value)
 
 
-def test_missing_base_image(lab):
+@builders
+def test_missing_base_image(lab, builder):
     lab.write_dockerfile("FROM layer-lab/no-such-base:0\nRUN true\n", filename="Dockerfile.nobase")
     with pytest.raises(helpers.ImageMissing, match="no-such-base") as err:
-        lab.build("nobase", dockerfile="Dockerfile.nobase")
+        lab.build("nobase", dockerfile="Dockerfile.nobase", builder=builder)
     short(err.value)
 
 

@@ -18,12 +18,13 @@ def context(tmp_path):
 
 
 def keys(context, dockerfile=DOCKERFILE, args=None, base="sha256:b"):
-    return [s and s.key for s in plan(dockerfile, context, base, args or {})]
+    return [s.key for s in plan(dockerfile, context, base, args or {})]
 
 
 def test_only_run_copy_add_and_workdir_are_steps(context):
     found = plan(DOCKERFILE + "WORKDIR /srv\nEXPOSE 5000\n", context, "sha256:b", {})
-    assert [s and s.keyword for s in found] == [None, "RUN", None, "COPY", "WORKDIR", None]
+    assert [s.keyword for s in found if s.key] == ["RUN", "COPY", "WORKDIR"]
+    assert [s.keyword for s in found] == ["FROM", "RUN", "CMD", "COPY", "WORKDIR", "EXPOSE"]
 
 
 def test_mtime_and_config_lines_leave_keys_alone(context):
@@ -48,8 +49,11 @@ def test_content_mode_env_args_and_base_change_the_keys_they_feed(context):
 
 
 def test_a_second_stage_and_folder_copies_are_not_predicted(context):
-    assert keys(context, "FROM base AS a\nRUN true\nFROM base\nRUN true\n")[3] is None
-    assert keys(context, "FROM base\nCOPY . /src\nRUN true\n")[1:] == [None, None]
+    assert keys(context, "FROM base AS a\nRUN true\nFROM base\nRUN true\n")[3] == ""
+    assert keys(context, "FROM base\nCOPY . /src\nRUN true\n")[1:] == ["", ""]
+    reasons = forecast(plan("FROM base\nCOPY . /src\nCMD x\n", context, "b", {}), {}).steps
+    assert reasons[1] == (None, "the lab cannot key this step (a later stage, a folder or several files)")
+    assert reasons[2] == (None, "BuildKit runs no step for CMD: it only sets the image's config")
 
 
 def report(tag, cached):
