@@ -86,3 +86,21 @@ def test_a_step_another_lab_built_is_served_by_the_engine_wide_cache(lab, engine
         assert row.cached and row.predicted is False and row.agrees is None and "engine-wide cache" in row.why
     finally:
         other.cleanup()
+
+
+def test_buildkit_serves_a_step_from_its_newest_record_even_another_labs(lab, engine):
+    """Why two labs should not build with BuildKit at once (README): the newest record of a step wins."""
+    dockerfile = f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} $(date +%s%N) > /stamp\nCOPY app.py /app.py\n"
+    lab.write_dockerfile(dockerfile, filename="Dockerfile.stamp")
+    v1 = lab.build("stamp1", dockerfile="Dockerfile.stamp", nocache=True, builder="buildkit")
+    other = Lab(engine, lab.settings, Workspace(), builder="buildkit")
+    try:
+        other.write_dockerfile(dockerfile)
+        other.write_app("the other lab")
+        theirs = other.build("stamp", nocache=True)
+        lab.write_app("hello, stamped world!")
+        v2 = lab.build("stamp2", dockerfile="Dockerfile.stamp", explain=True, builder="buildkit")
+        assert v2.step("RUN").cached and v2.why.rows[1].predicted
+        assert v2.step("RUN").diff_id == theirs.step("RUN").diff_id != v1.step("RUN").diff_id
+    finally:
+        other.cleanup()
