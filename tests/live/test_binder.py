@@ -33,9 +33,11 @@ def test_image_runs_as_uid_1000_without_docker(lab, image):
     assert container.logs().decode().split() == ["1000", "no-socket"]
 
 
-def test_notebooks_replay_under_nbval_inside_the_image(lab, image):
-    container = run(lab, image, ["python", "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with",
-                                 "tests/nbval-sanitize.cfg", "notebooks", "-q", "-p", "no:cacheprovider"])
+@pytest.mark.parametrize("builder, compare", [("classic", ["--nbval", "--nbval-sanitize-with", "tests/nbval-sanitize.cfg"]),
+                                               ("buildkit", ["--nbval-lax"])])
+def test_notebooks_replay_under_nbval_inside_the_image(lab, image, builder, compare):
+    container = run(lab, image, ["python", "-m", "pytest", *compare, "--nbval-current-env", "notebooks", "-q",
+                                 "-p", "no:cacheprovider"], environment={"LAYER_LAB_BUILDER": builder})
     status = container.wait(timeout=300)
     tail = container.logs().decode()[-600:]
     assert status["StatusCode"] == 0, tail

@@ -1,0 +1,53 @@
+"""Two labs at once on one engine and one registry, as two notebooks or two test runs would be: with the
+classic builder neither serves nor spoils the other's cache, and each `v2` still pushes one layer."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from helpers.engine import Engine
+from helpers.lab import Lab
+from helpers.settings import Settings, load
+from helpers.workspace import Workspace
+
+pytestmark = pytest.mark.live
+
+
+STAMPED = 'FROM {base}\nRUN pip install flask && date +%s%N > /built-at\nCMD ["python","app.py"]\nCOPY app.py /app.py\n'
+"""The workshop's Dockerfile, its install layer made unique per build (pip's own layer is byte-identical
+from build to build), and the same in both labs: so either lab's build could serve the other's cache."""
+
+
+def workshop(lab: Lab, results: dict, key: int) -> None:
+    try:
+        lab.write_dockerfile(STAMPED.format(base=lab.base_image))
+        lab.write_app("hello world!")
+        v1 = lab.build("v1", nocache=True)
+        lab.push(v1.tag)
+        lab.write_app("hello beautiful world!")
+        v2 = lab.build("v2", explain=True)
+        results[key] = (v1, v2, lab.push(v2.tag))
+    except Exception as e:  # reported by the test, with the lab it happened in
+        results[key] = e
+
+
+def test_two_labs_at_once_each_reuse_only_their_own_builds(engine, registry):
+    labs = [Lab(Engine(registry), Settings(registry, load().base_image, "tests"), Workspace()) for _ in range(2)]
+    results: dict = {}
+    threads = [threading.Thread(target=workshop, args=(lab, results, n)) for n, lab in enumerate(labs)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        for n, lab in enumerate(labs):
+            assert not isinstance(results[n], Exception), f"{lab.workspace.name}: {results[n]!r}"
+            v1, v2, p2 = results[n]
+            assert v2.why.all_agree, v2.why.frame.to_string()
+            assert v2.step("RUN").cached and v2.step("RUN").diff_id == v1.step("RUN").diff_id
+            assert [r.outcome for r in p2.rows][1:] == ["exists", "pushed"]
+        assert results[0][0].step("RUN").diff_id != results[1][0].step("RUN").diff_id, "each lab built its own"
+    finally:
+        for lab in labs:
+            lab.cleanup()
