@@ -30,7 +30,7 @@ class Step:
     parent: str
     keyword: str
     target: str
-    """The command (RUN), the destination (COPY/ADD) or the folder (WORKDIR)."""
+    """The command (RUN), the source and destination (COPY/ADD) or the folder (WORKDIR)."""
     inputs: str
     """What else the key holds: the source file's digest and mode, or what a RUN runs with."""
 
@@ -40,13 +40,13 @@ def _hash(*parts: str) -> str:
 
 
 def _source(context: Path, rest: str) -> tuple[str, str] | None:
-    """``(destination, "sha256 <hex12>, mode <octal>")`` of a single-file COPY/ADD, or None."""
+    """``("<source> <destination>", "<source>: sha256 <hex12>, mode <octal>")`` of a single-file COPY/ADD, or None."""
     parts = rest.split()
     if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
         return None
     path = context / parts[0]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return parts[1], f"{parts[0]}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
+    return rest, f"{parts[0]}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
 
 
 def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> list[Step]:

@@ -10,6 +10,7 @@ from helpers.engine import Engine
 from helpers.lab import Lab
 from helpers.settings import Settings, load
 from helpers.workspace import Workspace
+from tests.throwaway import throwaway_registry
 
 pytestmark = pytest.mark.live
 
@@ -32,8 +33,16 @@ def workshop(lab: Lab, results: dict, key: int) -> None:
         results[key] = e
 
 
-def test_two_labs_at_once_each_reuse_only_their_own_builds(engine, registry):
-    labs = [Lab(Engine(registry), Settings(registry, load().base_image, "tests"), Workspace()) for _ in range(2)]
+@pytest.fixture
+def own_registry():
+    """A registry of this test's own: the session's must stay empty for the first-push tests."""
+    with throwaway_registry() as address:
+        yield address
+
+
+def test_two_labs_at_once_each_reuse_only_their_own_builds(engine, own_registry):
+    labs = [Lab(Engine(own_registry), Settings(own_registry, load().base_image, "tests"), Workspace())
+            for _ in range(2)]
     results: dict = {}
     threads = [threading.Thread(target=workshop, args=(lab, results, n)) for n, lab in enumerate(labs)]
     try:

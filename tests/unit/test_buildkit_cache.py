@@ -86,3 +86,13 @@ def test_a_predicted_hit_that_buildkit_rebuilt_is_a_disagreement(context):
     remember(steps, report("lab/app:v1", [True] * 4), made)
     why = explain(report("lab/app:v2", [True, False, False, False]), forecast(steps, made))
     assert why.rows[1].agrees is False and not why.all_agree
+
+
+def test_another_file_copied_on_the_same_parent_is_named_with_its_source(context):
+    (context / "app2.py").write_text("print('two')\n")
+    made = {}
+    remember(plan(DOCKERFILE, context, "b", {}), report("lab/app:v1", [True] * 4), made)
+    other = DOCKERFILE.replace("app.py", "app2.py")
+    reasons = [r for _, r in forecast(plan(other, context, "b", {}), made).steps]
+    assert reasons[1].startswith("cache hit") and reasons[3] == ("the instruction changed: built before here was "
+                                                                 "`COPY app.py /app.py`")
