@@ -56,26 +56,26 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the session if any learner object changed, or a lab container made during it still runs."""
+    """Fail the session if any learner object changed, or a lab container or image made during it is left."""
     learner = getattr(session.config, "learner", None)
     if learner is None:
         return
     problems = learner.problems()
     started = learner.started
-    leftovers = [c.name for c in learner.client.containers.list(filters={"label": "layer-lab"})
+    leftovers = [c.name for c in learner.client.containers.list(all=True, filters={"label": "layer-lab"})
                  if _created(c) >= started]
-    leftovers += [i.short_id for i in learner.client.images.list(filters={"label": "layer-lab", "dangling": True})
+    leftovers += [(i.tags or [i.short_id])[0] for i in learner.client.images.list(filters={"label": "layer-lab"})
                   if _created(i) >= started]
     learner.remove()
     if leftovers:
-        problems.append(f"lab containers still running or dangling lab images after the suite: {leftovers}")
+        problems.append(f"lab containers or lab images made during the suite are still there: {leftovers}")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if problems:
         reporter.write_line("LEARNER OBJECTS OR LEFTOVERS: " + "; ".join(problems), red=True)
         session.exitstatus = 1
     else:
         reporter.write_line(f"learner objects checked intact after the session: {learner.count} of "
-                            f"{learner.count}; no lab container left running, no dangling lab image")
+                            f"{learner.count}; no lab container or lab image made during it is left")
 
 
 def _created(thing) -> float:

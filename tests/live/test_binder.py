@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from helpers.lab import CONTAINER_LABEL
+
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +26,8 @@ def image(lab):
 
 
 def run(lab, image, command, **kw):
-    return lab.engine.client.containers.run(image, command, detach=True, labels=lab.labels, **kw)
+    labels = {**lab.labels, CONTAINER_LABEL: lab.workspace.name}  # a container of the lab's: cleanup removes it
+    return lab.engine.client.containers.run(image, command, detach=True, labels=labels, **kw)
 
 
 def test_image_runs_as_uid_1000_without_docker(lab, image):
