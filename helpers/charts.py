@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from .build import BuildReport
 from .display import human
@@ -21,6 +21,7 @@ REUSED = "#6baed6"
 NEW = "#fd8d3c"
 """Orange: bytes or work that was new (unique layers, rebuilt steps, uploaded layers)."""
 SHARED_HATCH = "//"
+NO_STEP_HATCH = ".."
 MAX_CELL_TEXT_ROWS = 25
 MAX_COLUMN_LABELS = 12
 _LEGEND = dict(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
@@ -112,10 +113,15 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
     cmap = ListedColormap([NEW, REUSED]).with_extremes(bad="white")
     ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     same = len({tuple(s.instruction for s in b.rows) for b in builds}) == 1
+    no_step = [(col, row) for col, b in enumerate(builds) for row, s in enumerate(b.rows) if not s.ran]
+    for col, row in no_step:  # BuildKit ran nothing for it: its colour only follows the line before
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, hatch=NO_STEP_HATCH, linewidth=0,
+                               edgecolor="white"))
     if n <= MAX_CELL_TEXT_ROWS:
         for col, b in enumerate(builds):
             for row, s in enumerate(b.rows):
-                text = f"{s.seconds:.2f} s" if same else f"{s.instruction.split()[0]} {s.seconds:.2f} s"
+                seconds = f"{s.seconds:.2f} s" if s.ran else "no step"
+                text = seconds if same else f"{s.instruction.split()[0]} {seconds}"
                 ax.text(col, row, text, ha="center", va="center", fontsize=8)
     every = math.ceil(n / MAX_CELL_TEXT_ROWS)
     steps = [next(b.rows[i] for b in builds if i < len(b.rows)) for i in range(0, n, every)]
@@ -132,6 +138,9 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
     ax.set_ylabel("Dockerfile step")
     ax.set_title("Build cache: once a step is rebuilt, every later step is rebuilt too")
     handles = [Patch(facecolor=REUSED, label="from the cache"), Patch(facecolor=NEW, label="rebuilt")]
+    if no_step:
+        handles.append(Patch(facecolor="lightgrey", hatch=NO_STEP_HATCH, edgecolor="white",
+                             label="no step run (BuildKit:\nsettings only)"))
     if np.ma.is_masked(grid):
         handles.append(Patch(facecolor="white", edgecolor="grey", label="no such step in that build"))
     ax.legend(handles=handles,

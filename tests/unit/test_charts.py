@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from helpers import charts
 from helpers.display import human
 from helpers.build import BuildReport, BuildStep, join_layers, parse_build_stream
+from helpers.buildkit import parse_progress
 from helpers.layers import compare, parse_history
 from helpers.registry import join_manifest, parse_push_stream
 from tests.conftest import load
@@ -170,3 +171,13 @@ def test_charts_bypass_pyplot_so_a_notebook_shows_each_once(r):
 def test_importing_the_package_does_not_import_matplotlib():
     code = "import sys, helpers; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_cache_hits_marks_lines_buildkit_ran_no_step_for():
+    dockerfile = 'FROM base\nRUN pip install flask\nCMD ["python","app.py"]\nCOPY app.py /app.py\n'
+    bk = parse_progress("x/app:bk", [tuple(e) for e in load("buildkit_rawjson_v2_after_change")], dockerfile)
+    ax = charts.cache_hits(bk).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[2] == "no step" and texts[1].endswith(" s")
+    assert "no step run (BuildKit:\nsettings only)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sum(p.get_hatch() == charts.NO_STEP_HATCH for p in ax.patches) == 1
