@@ -14,7 +14,8 @@ from .report import FrameReport
 if TYPE_CHECKING:
     from .cache import Explanation
 
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+STEP = re.compile(r"^Step (?P<k>\d+)/(?P<n>\d+) : (?P<text>.*)")
+"""A classic builder's step line: step k of n, and its instruction."""
 _ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
 _CACHED = " ---> Using cache"
 
@@ -118,7 +119,7 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
                                   (last.output if last else [])[-8:])
             image_id = (chunk.get("aux") or {}).get("ID", image_id)
             continue
-        if m := _STEP.match(line):
+        if m := STEP.match(line):
             instruction = m[3].strip()
             steps.append(BuildStep(int(m[1]), instruction, instruction.upper().startswith("FROM "), 0.0, None))
             starts.append(t)

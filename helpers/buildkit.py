@@ -24,7 +24,9 @@ from .settings import STATE_FILE
 LAB_BUILDX = STATE_FILE.parent / "buildx" / "docker-buildx"
 """The lab's own buildx, which `make up` fetches where the docker CLI has no buildx plugin; not a CLI plugin."""
 _VERTEX = re.compile(r"^#(\d+) (.*)$")
-_STEP = re.compile(r"^\[(?:(.+?) )?\s*(\d+)/\d+\] (.*)$")
+STEP = re.compile(r"^(?:#\d+ )?\[(?:(?P<stage>.+?) )?\s*(?P<k>\d+)/(?P<n>\d+)\] (?P<text>.*)$")
+"""A BuildKit step: step k of n of its stage, as a vertex names it (``[stage-1 2/3] RUN ...``) or as plain
+progress prints it (``#5 [2/3] RUN ...``)."""
 _DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 _LOG_TIME = re.compile(r"^\d+\.\d+ ")
 _IMAGE = re.compile(r"^writing image (sha256:[0-9a-f]{64})")
@@ -32,7 +34,7 @@ _BUILDX_VERSION = re.compile(r"buildx v?(\d+)\.(\d+)")
 _TIMESTAMP = re.compile(r"^(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 _CANCELED = "context canceled"
 _LOAD_BASE = "[internal] load metadata for "
-_WITH_VERTEX = ("RUN", "COPY", "ADD", "WORKDIR")
+STEP_INSTRUCTIONS = ("RUN", "COPY", "ADD", "WORKDIR")
 """Instructions BuildKit runs as a step of their own, besides FROM; the others only edit the image config."""
 
 
@@ -299,7 +301,7 @@ def _plan(dockerfile_text: str) -> list[tuple[str, tuple[str, int] | None]]:
             base = next((w.lower() for w in text.split()[1:] if not w.startswith("--")), "")
             counted = base != "scratch" and base not in names[:stage]
         else:
-            counted = stage >= 0 and word in _WITH_VERTEX
+            counted = stage >= 0 and word in STEP_INSTRUCTIONS
         k += counted
         plan.append((text, (names[stage] if len(froms) > 1 else "", k) if counted else None))
     return plan
@@ -311,9 +313,9 @@ def _rows(vertices: dict[int, _Vertex],
     found: dict[tuple[str, int], BuildKitStep] = {}
     row_of: dict[int, BuildKitStep] = {}
     for number, v in vertices.items():
-        if m := _STEP.match(v.name):
-            row_of[number] = found.setdefault((m[1] or "", int(m[2])), BuildKitStep(
-                0, m[3], v.cached or _keyword(m[3]) == "FROM", 0.0 if v.cached else v.seconds, None,
+        if m := STEP.match(v.name):
+            row_of[number] = found.setdefault((m["stage"] or "", int(m["k"])), BuildKitStep(
+                0, m["text"], v.cached or _keyword(m["text"]) == "FROM", 0.0 if v.cached else v.seconds, None,
                 output=v.output, vertex=number))
     if dockerfile_text is None:
         stages = list(dict.fromkeys(stage for stage, _ in found))

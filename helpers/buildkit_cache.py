@@ -15,10 +15,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cache
 from .build import BuildReport
-from .cache import Explanation, Forecast, Why, instructions
+from .buildkit import STEP_INSTRUCTIONS
+from .cache import Explanation, Forecast, instructions
 
-_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")
 _RUNS_WITH = ("ENV", "ARG", "WORKDIR", "USER", "SHELL")
 
 
@@ -66,7 +67,7 @@ def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> 
             runs_with.append(line)
         source = _source(context, rest) if keyword in ("COPY", "ADD") else (rest, "")
         known = known and source is not None
-        if keyword not in _STEPS or not known:
+        if keyword not in STEP_INSTRUCTIONS or not known:
             steps.append(Step("", "", keyword, rest, ""))
             continue
         target, inputs = source
@@ -85,7 +86,7 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
     for n, step in enumerate(steps, start=1):
         if step.keyword == "FROM":
             found.append((True, "FROM uses the base image as it is"))
-        elif step.keyword not in _STEPS:
+        elif step.keyword not in STEP_INSTRUCTIONS:
             found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
         elif not step.key:
             found.append((None, "the lab cannot key this step (a later stage, a folder or several files)"))
@@ -129,12 +130,9 @@ def explain(report: BuildReport, before: Forecast) -> Explanation:
     A step the lab predicted new but BuildKit reused came from a build outside the lab (its cache is
     the engine's): that is no disagreement. A predicted hit that BuildKit rebuilt is one.
     """
-    rows = []
-    for step, (predicted, reason) in zip(report.rows, before.steps):
-        agrees = None if predicted is None else predicted == step.cached
-        if predicted is False and step.cached:
-            agrees, reason = None, ("reused from BuildKit's engine-wide cache: a build outside this lab "
-                                    "had made the same step")
-        rows.append(Why(step.step, step.instruction, step.cached, predicted, agrees, reason))
-    return Explanation(report.tag, rows)
-
+    explanation = cache.explain(report, before)
+    for row in explanation.rows:
+        if row.predicted is False and row.cached:
+            row.agrees, row.why = None, ("reused from BuildKit's engine-wide cache: a build outside this lab "
+                                         "had made the same step")
+    return explanation

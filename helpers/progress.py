@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator
 
+from .build import STEP as build_step
+from .buildkit import STEP as buildkit_step
 from .engine import Event
 
-_CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
-_BUILDKIT_STEP = re.compile(r"^(?:#\d+ )?\[(?:\S+ )?\s*(\d+)/(\d+)\] (.*)")
-"""A BuildKit step as plain progress prints it (``#5 [2/3] RUN ...``) or as rawjson names its vertex."""
 _DONE = {"Pushed": "pushed", "Layer already exists": "exists"}
 
 
@@ -56,12 +54,12 @@ def build(events: Iterable[Event], tag: str) -> Iterator[Event]:
     with _ticking(bars):
         for event in events:
             for text in _texts(event[1]):
-                step = _CLASSIC_STEP.match(text) or _BUILDKIT_STEP.match(text)
+                step = build_step.match(text) or buildkit_step.match(text)
                 if step:
                     if not bars:
-                        bars.append(tqdm(total=int(step[2]), unit="step", desc=f"building {tag}", leave=True))
-                    bars[0].update(max(0, int(step[1]) - 1 - bars[0].n))
-                    bars[0].set_postfix_str(step[3][:50])
+                        bars.append(tqdm(total=int(step["n"]), unit="step", desc=f"building {tag}", leave=True))
+                    bars[0].update(max(0, int(step["k"]) - 1 - bars[0].n))
+                    bars[0].set_postfix_str(step["text"][:50])
                 elif bars and text.strip() and not text.startswith((" --->", "Removing intermediate")):
                     bars[0].set_postfix_str(text.strip()[:50], refresh=False)
             yield event
