@@ -1,12 +1,14 @@
 """The lab's BuildKit cache prediction, checked against BuildKit: each input changed in turn, one cause each."""
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
 
 from helpers.lab import Lab
 from helpers.workspace import Workspace
+from tests.live.test_cache_explain import whys as classic_whys
 
 pytestmark = pytest.mark.live
 
@@ -21,10 +23,8 @@ def lab(lab):
     return lab
 
 
-def whys(lab, tag, **kw):
-    report = lab.build(tag, explain=True, builder="buildkit", **kw)
-    assert report.why.all_agree, report.why.frame.to_string()
-    return {r.instruction.split()[0]: r for r in report.why.rows}
+whys = functools.partial(classic_whys, builder="buildkit")
+"""`test_cache_explain.whys` with BuildKit: build, check every prediction, the rows by keyword."""
 
 
 def test_cold_build_says_no_cache_was_asked_for(lab):

@@ -19,6 +19,7 @@ def lab(lab):
 
 
 def whys(lab, tag, **kw):
+    """Build ``tag`` with explain=True, check that every prediction agrees, and return the rows by keyword."""
     report = lab.build(tag, explain=True, **kw)
     assert report.why.all_agree, report.why.frame.to_string()
     return {r.instruction.split()[0]: r for r in report.why.rows}
