@@ -9,8 +9,9 @@ from pathlib import Path
 
 from .errors import BadInput
 
-APP = '''\
-# {workspace}: this line keeps other runs' builds from serving as this workspace's cache
+HEADER = "# {workspace}: this line keeps other runs' builds from serving as this workspace's cache\n"
+"""The first line of each file the lab writes for a COPY, so no other workspace's build matches it."""
+APP = HEADER + '''\
 from flask import Flask
 
 app = Flask(__name__)
@@ -76,5 +77,4 @@ class Workspace:
 
     def write_requirements(self, *packages: str) -> Path:
         """Write ``requirements.txt`` listing ``packages``; its first line names the workspace, as app.py's does."""
-        return self.write("requirements.txt", f"# {self.name}: keeps other runs' builds from serving this "
-                                              f"workspace's cache\n" + "".join(f"{p}\n" for p in packages))
+        return self.write("requirements.txt", HEADER.format(workspace=self.name) + "".join(f"{p}\n" for p in packages))
