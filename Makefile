@@ -1,6 +1,6 @@
 # layer-lab: every target is idempotent and may be run again at any time.
 #   make lab    set everything up and open JupyterLab on the start notebook
-#   make test   set everything up and run the whole test suite (unit, live, notebooks)
+#   make test   set everything up and run the whole test suite (lint, unit, live, notebooks)
 #   make up     only bring up the engine, the registry and the base image
 #   make record re-run every notebook live with each builder, storing the classic run's outputs and
 #               both runs' recordings for replay
@@ -43,6 +43,7 @@ record: export LAYER_LAB_PROGRESS = 0
 # (classic) ones; every notebook again in replay; then with BuildKit, live and in replay, where
 # only the notebooks' own checks (their asserts) decide, since BuildKit prints other tables.
 test: venv up
+	$(VENV)/bin/ruff check .
 	sh scripts/install_browser.sh
 	$(CLASSIC) $(PY) -m pytest $(NBVAL) tests notebooks $(PYTEST_ARGS)
 	$(CLASSIC) $(NO_ENGINE) $(PY) -m pytest $(NBVAL) notebooks -p no:cacheprovider $(PYTEST_ARGS)

@@ -21,8 +21,8 @@ from statistics import median
 from matplotlib.figure import Figure
 
 from helpers.build import BuildReport, join_layers, parse_build_stream
-from helpers.buildkit import find_cli
 from helpers.charts import cache_hits
+from helpers.cli import find_cli
 from helpers.engine import Engine
 from helpers.lab import LABEL, Lab
 from helpers.settings import Settings, load

@@ -4,15 +4,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from .engine import Event
+from .boundary import Event
 from .errors import BuildFailed, ImageMissing
 from .layers import History
 from .report import FrameReport
-
-if TYPE_CHECKING:
-    from .cache import Explanation
+from .why import Explanation
 
 STEP = re.compile(r"^Step (?P<k>\d+)/(?P<n>\d+) : (?P<text>.*)")
 """A classic builder's step line: step k of n, and its instruction."""

@@ -1,28 +1,18 @@
-"""BuildKit builds through the docker CLI, their rawjson or plain progress parsed into a `BuildReport`."""
+"""BuildKit builds: their rawjson or plain progress (as `helpers.cli` streams it) parsed into a `BuildReport`."""
 from __future__ import annotations
 
 import base64
 import datetime
-import functools
-import json
-import os
 import re
-import shutil
-import subprocess
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from . import dockerfile as docker_file
+from .boundary import Event
 from .build import BuildReport, BuildStep
-from .cache import instructions as cache_instructions
-from .engine import Event
-from .errors import BadDockerfile, BuildFailed, ImageMissing, LabError
+from .errors import BadDockerfile, BuildFailed, ImageMissing, classify, parse_error_detail
 from .layers import History
-from .settings import STATE_FILE
 
-LAB_BUILDX = STATE_FILE.parent / "buildx" / "docker-buildx"
-"""The lab's own buildx, which `make up` fetches where the docker CLI has no buildx plugin; not a CLI plugin."""
 _VERTEX = re.compile(r"^#(\d+) (.*)$")
 STEP = re.compile(r"^(?:#\d+ )?\[(?:(?P<stage>.+?) )?\s*(?P<k>\d+)/(?P<n>\d+)\] (?P<text>.*)$")
 """A BuildKit step: step k of n of its stage, as a vertex names it (``[stage-1 2/3] RUN ...``) or as plain
@@ -30,7 +20,6 @@ progress prints it (``#5 [2/3] RUN ...``)."""
 _DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 _LOG_TIME = re.compile(r"^\d+\.\d+ ")
 _IMAGE = re.compile(r"^writing image (sha256:[0-9a-f]{64})")
-_BUILDX_VERSION = re.compile(r"buildx v?(\d+)\.(\d+)")
 _TIMESTAMP = re.compile(r"^(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 _CANCELED = "context canceled"
 _LOAD_BASE = "[internal] load metadata for "
@@ -49,139 +38,6 @@ class BuildKitStep(BuildStep):
     def ran(self) -> bool:
         """Whether BuildKit ran a step for this line: not for CMD and the like, nor for an unused stage."""
         return self.vertex is not None
-
-
-@dataclass(frozen=True)
-class BuildCli:
-    """A command that starts a BuildKit build, the progress format it prints, and what it adds to the environment."""
-
-    argv: tuple[str, ...]
-    progress: str
-    """``rawjson`` (buildx 0.13 and newer) or ``plain``."""
-    env: dict[str, str] = field(default_factory=dict)
-
-
-def _probe(*argv: str) -> str | None:
-    """The standard output of a quick command, or None when it fails."""
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-@functools.cache
-def _buildx_progress(*argv: str) -> str | None:
-    """The progress format of the buildx that ``argv`` (its ``version`` command) asks, or None when it fails."""
-    version = _BUILDX_VERSION.search(_probe(*argv) or "")
-    if version is None:
-        return None
-    return "rawjson" if (int(version[1]), int(version[2])) >= (0, 13) else "plain"
-
-
-def _clis() -> list[str]:
-    """Each docker CLI on PATH, in PATH order, once."""
-    found = [os.path.realpath(Path(d) / "docker") for d in os.get_exec_path()]
-    return [cli for cli in dict.fromkeys(found) if os.access(cli, os.X_OK)]
-
-
-@functools.cache
-def build_clis() -> tuple[BuildCli, ...]:
-    """Every command here that starts a BuildKit build, best first.
-
-    A docker CLI on PATH whose buildx plugin works (``buildx build --load``); the lab's own buildx
-    (`LAB_BUILDX`, run standalone with its state under ``.lab/buildx``); a CLI older than 23
-    (``/usr/bin/docker`` first, then each one on PATH), whose ``docker build`` uses BuildKit when
-    ``DOCKER_BUILDKIT=1`` (`cli_build` sets it) and prints plain progress only. A buildx from 0.13 on
-    prints ``rawjson`` progress; an older one, plain.
-    """
-    found = [BuildCli((cli, "buildx", "build", "--load"), progress)
-             for cli in _clis() if (progress := _buildx_progress(cli, "buildx", "version"))]
-    if os.access(LAB_BUILDX, os.X_OK) and (progress := _buildx_progress(str(LAB_BUILDX), "version")):
-        found.append(BuildCli((str(LAB_BUILDX), "build", "--load"), progress,
-                              {"BUILDX_CONFIG": str(LAB_BUILDX.parent / "config")}))
-    for cli in dict.fromkeys([os.path.realpath("/usr/bin/docker"), *_clis()]):
-        version = re.search(r"version (\d+)\.", _probe(cli, "--version") or "")
-        if version and int(version[1]) < 23:
-            found.append(BuildCli((cli, "build"), "plain"))
-    return tuple(found)
-
-
-def find_cli() -> BuildCli | None:
-    """The best of `build_clis`, or None when no docker CLI here builds with BuildKit."""
-    return next(iter(build_clis()), None)
-
-
-def docker_build_uses_buildkit() -> bool:
-    """Whether `docker build` here builds with BuildKit: as ``DOCKER_BUILDKIT`` says when it is set, else
-    when the docker CLI first on PATH has the buildx plugin (the lab's own buildx is no plugin: it does not count)."""
-    choice = os.environ.get("DOCKER_BUILDKIT")
-    if choice is not None:
-        return choice.lower() in ("1", "t", "true")
-    cli = shutil.which("docker")
-    return cli is not None and _buildx_progress(os.path.realpath(cli), "buildx", "version") is not None
-
-
-def _chunks(lines: Iterable[str]) -> Iterator[dict]:
-    """``{"json": object}`` for each JSON object among ``lines`` (rawjson prints them over many lines),
-    ``{"line": text}`` for each other line."""
-    pending: list[str] = []
-    for line in lines:
-        if not pending and not line.startswith("{"):
-            yield {"line": line.rstrip("\n")}
-            continue
-        pending.append(line)
-        if line.rstrip().endswith("}"):
-            try:
-                obj = json.loads("".join(pending))
-            except ValueError:
-                continue
-            pending = []
-            yield {"json": obj}
-    for line in pending:  # an object cut short
-        yield {"line": line.rstrip("\n")}
-
-
-def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile", nocache: bool = False,
-              args: dict[str, str] | None = None, docker: BuildCli | None = None) -> Iterator[Event]:
-    """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress.
-
-    Args:
-        path: the build context (a folder).
-        tag: the name the image gets.
-        labels: labels set on the image (BuildKit sets them in its config, with no build step).
-        dockerfile: the Dockerfile's name inside ``path``.
-        nocache: build every step again (``--no-cache``).
-        args: build-arg values (``--build-arg``).
-        docker: the command that starts a BuildKit build; `find_cli` when None.
-
-    Yields:
-        ``(seconds, {"json": object})`` for each object of rawjson progress, ``(seconds, {"line": text})``
-        for each other line the CLI printed (both print progress on stderr, merged into stdout here),
-        then ``(seconds, {"exit": returncode})``: the raw payload of this path, as recorded.
-
-    Raises:
-        LabError: no docker CLI here builds with BuildKit.
-    """
-    cli = docker or find_cli()
-    if cli is None:
-        raise LabError("No docker CLI here builds with BuildKit: it needs the buildx plugin, or a CLI older than 23.",
-                       "Run `make up` (it fetches a buildx for the lab on Debian), or build with the classic builder.")
-    options = [*(("--label", f"{key}={value}") for key, value in labels.items()),
-               *(("--build-arg", f"{key}={value}") for key, value in (args or {}).items())]
-    argv = [*cli.argv, f"--progress={cli.progress}", "--file", str(Path(path) / dockerfile), "--tag", tag,
-            *(arg for option in options for arg in option), *(["--no-cache"] if nocache else []), str(path)]
-    start = time.monotonic()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
-                          env={**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}) as proc:
-        try:
-            for chunk in _chunks(proc.stdout):
-                yield round(time.monotonic() - start, 4), chunk
-        except GeneratorExit:
-            proc.kill()
-            raise
-        code = proc.wait()
-    yield round(time.monotonic() - start, 4), {"exit": code}
 
 
 def _timestamp(text: str) -> float:
@@ -284,26 +140,24 @@ class _Progress:
                 vertex.log(b"\n")
 
 
-def _keyword(instruction: str) -> str:
-    return instruction.split(None, 1)[0].upper() if instruction.strip() else ""
-
-
 def _plan(dockerfile_text: str) -> list[tuple[str, tuple[str, int] | None]]:
-    """Each instruction with the ``(stage, k)`` of the ``[stage k/n]`` step BuildKit prints for it, or None."""
-    instructions = cache_instructions(dockerfile_text)
-    froms = [i.split() for i in instructions if _keyword(i) == "FROM"]
-    names = [w[-1].lower() if len(w) > 3 and w[-2].upper() == "AS" else f"stage-{n}" for n, w in enumerate(froms)]
-    plan, stage, k = [], -1, 0
-    for text in instructions:
-        word = _keyword(text)
-        if word == "FROM":
-            stage, k = stage + 1, 0
-            base = next((w.lower() for w in text.split()[1:] if not w.startswith("--")), "")
-            counted = base != "scratch" and base not in names[:stage]
-        else:
-            counted = stage >= 0 and word in STEP_INSTRUCTIONS
-        k += counted
-        plan.append((text, (names[stage] if len(froms) > 1 else "", k) if counted else None))
+    """Each instruction with the ``(stage, k)`` of the ``[stage k/n]`` step BuildKit prints for it, or None.
+
+    BuildKit names a stage by its ``AS`` name, else ``stage-N``, and prints no stage name when there
+    is only one; a FROM counts as a step unless it starts from ``scratch`` or an earlier stage.
+    """
+    stages = docker_file.stages(dockerfile_text)
+    plan: list[tuple[str, tuple[str, int] | None]] = [(i.text, None) for i in docker_file.preamble(dockerfile_text)]
+    for stage in stages:
+        name = "" if len(stages) == 1 else stage.name if not stage.name.isdigit() else f"stage-{stage.index}"
+        k = 0
+        for instruction in stage.instructions:
+            if instruction.keyword == "FROM":
+                counted = stage.base.lower() != "scratch" and not stage.from_stage
+            else:
+                counted = instruction.keyword in STEP_INSTRUCTIONS
+            k += counted
+            plan.append((instruction.text, (name, k) if counted else None))
     return plan
 
 
@@ -314,16 +168,16 @@ def _rows(vertices: dict[int, _Vertex],
     row_of: dict[int, BuildKitStep] = {}
     for number, v in vertices.items():
         if m := STEP.match(v.name):
+            reused = v.cached or docker_file.keyword(m["text"]) == "FROM"
             row_of[number] = found.setdefault((m["stage"] or "", int(m["k"])), BuildKitStep(
-                0, m["text"], v.cached or _keyword(m["text"]) == "FROM", 0.0 if v.cached else v.seconds, None,
-                output=v.output, vertex=number))
+                0, m["text"], reused, 0.0 if v.cached else v.seconds, None, output=v.output, vertex=number))
     if dockerfile_text is None:
         stages = list(dict.fromkeys(stage for stage, _ in found))
         rows = [found[key] for key in sorted(found, key=lambda key: (stages.index(key[0]), key[1]))]
     else:
         rows = []
         for text, key in _plan(dockerfile_text):
-            reused = _keyword(text) == "FROM" or (rows[-1].cached if rows else True)
+            reused = docker_file.keyword(text) == "FROM" or (rows[-1].cached if rows else True)
             row = found.get(key) or BuildKitStep(0, text, reused, 0.0, None)
             row.instruction = text
             rows.append(row)
@@ -335,14 +189,14 @@ def _rows(vertices: dict[int, _Vertex],
 def _raise_failure(progress: _Progress, row_of: dict[int, BuildKitStep]) -> None:
     if progress.failed is not None:
         vertex, row = progress.vertices[progress.failed], row_of.get(progress.failed)
-        if vertex.name.startswith(_LOAD_BASE) or (row and _keyword(row.instruction) == "FROM"):
+        if vertex.name.startswith(_LOAD_BASE) or (row and docker_file.keyword(row.instruction) == "FROM"):
             base = row.instruction if row else f"FROM {vertex.name[len(_LOAD_BASE):]}"
             raise ImageMissing(f"The base image of `{base}` is not on the engine and cannot be pulled: {vertex.error}")
         raise BuildFailed(row and row.step, row and row.instruction, vertex.error, vertex.output[-8:])
     if progress.exit:
-        parse_error = next((line for line in progress.loose if "dockerfile parse error" in line), None)
+        parse_error = next((line for line in progress.loose if classify(line) == "dockerfile"), None)
         if parse_error:
-            raise BadDockerfile(f"The Dockerfile does not parse: {parse_error.split('parse error ', 1)[-1]}.")
+            raise BadDockerfile(f"The Dockerfile does not parse: {parse_error_detail(parse_error)}.")
         raise BuildFailed(None, None, progress.loose[-1] if progress.loose else
                           f"the docker CLI exited with code {progress.exit}", [])
 
@@ -401,9 +255,9 @@ def join_history(report: BuildReport, history: History) -> BuildReport:
     """
     entries = iter(history.rows)
     for step in reversed(report.rows):
-        word = _keyword(step.instruction)
+        word = docker_file.keyword(step.instruction)
         for entry in entries:
-            if word == "FROM" or _keyword(entry.instruction) == word:
+            if word == "FROM" or docker_file.keyword(entry.instruction) == word:
                 step.size, step.diff_id = entry.size, entry.diff_id
                 break
             if entry.size or entry.diff_id:

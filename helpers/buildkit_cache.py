@@ -15,10 +15,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache
+from . import dockerfile as docker_file
+from . import why
 from .build import BuildReport
 from .buildkit import STEP_INSTRUCTIONS
-from .cache import Explanation, Forecast, instructions
+from .why import Explanation, Forecast
 
 _RUNS_WITH = ("ENV", "ARG", "WORKDIR", "USER", "SHELL")
 
@@ -42,27 +43,25 @@ def _hash(*parts: str) -> str:
 
 def _source(context: Path, rest: str) -> tuple[str, str] | None:
     """``("<source> <destination>", "<source>: sha256 <hex12>, mode <octal>")`` of a single-file COPY/ADD, or None."""
-    parts = rest.split()
-    if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
+    source = docker_file.single_file(rest, context)
+    if source is None:
         return None
-    path = context / parts[0]
+    path = context / source
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return rest, f"{parts[0]}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
+    return rest, f"{source}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
 
 
 def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> list[Step]:
     """Each instruction's `Step`; its key is empty where BuildKit runs no step (FROM, config-only
     instructions) and where the lab cannot key one (a later stage, a COPY of a folder or several files)."""
-    lines = instructions(dockerfile)
-    steps = [Step("", "", "FROM", lines[0].split(None, 1)[-1], "")]
+    lines = docker_file.parse(dockerfile)
+    steps = [Step("", "", "FROM", lines[0].rest, "")]
     parent, runs_with, declared, known = _hash("FROM", base_id), [], {}, True
-    for line in lines[1:]:
-        keyword, _, rest = line.partition(" ")
-        keyword, rest = keyword.upper(), rest.strip()
+    for instruction in lines[1:]:
+        keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
         known = known and keyword != "FROM"
         if keyword == "ARG":
-            name, _, default = rest.partition("=")
-            declared[name] = default if "=" in rest else None
+            docker_file.declare(rest, declared)
         elif keyword in _RUNS_WITH:
             runs_with.append(line)
         source = _source(context, rest) if keyword in ("COPY", "ADD") else (rest, "")
@@ -130,7 +129,7 @@ def explain(report: BuildReport, before: Forecast) -> Explanation:
     A step the lab predicted new but BuildKit reused came from a build outside the lab (its cache is
     the engine's): that is no disagreement. A predicted hit that BuildKit rebuilt is one.
     """
-    explanation = cache.explain(report, before)
+    explanation = why.explain(report, before)
     for row in explanation.rows:
         if row.predicted is False and row.cached:
             row.agrees, row.why = None, ("reused from BuildKit's engine-wide cache: a build outside this lab "

@@ -14,15 +14,11 @@ import io
 import json
 import re
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from .build import BuildReport
-from .errors import ImageMissing
-from .layers import instruction_of, parse_history
-from .report import FrameReport
-
-_NOP = "/bin/sh -c #(nop) "
+from . import dockerfile as docker_file
+from .layers import NOP, History, instruction_of
+from .why import Forecast
 
 
 def file_checksum(path: Path, arcname: str) -> str:
@@ -32,26 +28,13 @@ def file_checksum(path: Path, arcname: str) -> str:
     with the header the build context's tar carries for the file (owned by root, names empty, as the
     docker CLI and `helpers.engine.context_tar` send it).
     """
-    info = tarfile.open(fileobj=io.BytesIO(), mode="w").gettarinfo(str(path), arcname=arcname)
+    with tarfile.open(fileobj=io.BytesIO(), mode="w") as tar:
+        info = tar.gettarinfo(str(path), arcname=arcname)
     fields = {"name": info.name, "mode": info.mode & 0o7777, "uid": 0, "gid": 0, "size": info.size,
               "typeflag": info.type.decode(), "linkname": info.linkname, "uname": "", "gname": "",
               "devmajor": info.devmajor, "devminor": info.devminor}
     header = "".join(f"{k}{v}" for k, v in fields.items())
     return "file:" + hashlib.sha256(header.encode() + path.read_bytes()).hexdigest()
-
-
-def instructions(dockerfile: str) -> list[str]:
-    """The Dockerfile's instructions as the classic builder prints them: comments dropped, ``\\`` lines joined."""
-    found, pending = [], ""
-    for line in dockerfile.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1]
-            continue
-        found.append((pending + line).strip())
-        pending = ""
-    return found + ([pending.strip()] if pending.strip() else [])
 
 
 def _json_args(args: str) -> str:
@@ -69,96 +52,51 @@ def created_by(instruction: str, context: Path, args: dict[str, str], declared: 
     Returns None for what the lab cannot predict (COPY of folders or several files, ADD of URLs).
     ``declared`` collects the ARGs seen so far, as the builder does.
     """
-    keyword, _, rest = instruction.partition(" ")
-    keyword, rest = keyword.upper(), rest.strip()
+    keyword, rest = docker_file.keyword(instruction), docker_file.rest(instruction)
     if keyword == "RUN":
         command = rest if not rest.startswith("[") else " ".join(json.loads(rest))
         env = sorted(f"{k}={args.get(k, v)}" for k, v in declared.items() if args.get(k, v) is not None)
         prefix = f"|{len(env)} {' '.join(env)} " if env else ""
         return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
-        parts = rest.split()
-        if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
+        source = docker_file.single_file(rest, context)
+        if source is None:
             return None
-        return f"{_NOP}{keyword} {file_checksum(context / parts[0], parts[0])} in {parts[1]} "
+        return f"{NOP}{keyword} {file_checksum(context / source, source)} in {rest.split()[1]} "
     if keyword == "ARG":
-        name, _, default = rest.partition("=")
-        declared[name] = default if "=" in rest else None
-    return f"{_NOP} {keyword} {_json_args(rest)}"
-
-
-@dataclass
-class Why:
-    """One step: what the engine did, what the lab's lookup predicted, and the first cause."""
-
-    step: int
-    instruction: str
-    cached: bool
-    """What the engine reported (``Using cache``; FROM counts as reused)."""
-    predicted: bool | None
-    """What the lab's cache lookup predicted before the build; None where it cannot predict."""
-    agrees: bool | None
-    why: str
-
-
-@dataclass(repr=False)
-class Explanation(FrameReport):
-    """Why each step of one build was or was not cached, checked against the engine."""
-
-    tag: str
-    rows: list[Why]
-    record = Why
-
-    @property
-    def title(self) -> str:
-        known = [r for r in self.rows if r.agrees is not None]
-        return f"why each step of {self.tag} was reused or rebuilt ({sum(r.agrees for r in known)} of " \
-               f"{len(known)} predictions match the engine)"
-
-    @property
-    def all_agree(self) -> bool:
-        return all(r.agrees is not False for r in self.rows)
-
-
-@dataclass
-class Forecast:
-    """The cache lookup done before a build: per step, predicted hit and the reason."""
-
-    steps: list[tuple[bool | None, str]]
-    """Per step: the predicted hit (None where the lab cannot predict) and the reason."""
+        docker_file.declare(rest, declared)
+    return f"{NOP} {keyword} {_json_args(rest)}"
 
 
 Entry = tuple[str, int, str | None]
 """One history entry as the cache compares it: its command text, when it was made, its layer."""
 
 
-def _entries(engine, image: str) -> list[Entry]:
-    """An image's history oldest first, as `Entry`s; empty if the image is gone (another lab's cleanup)."""
-    try:
-        history = parse_history(image, engine.history(image), engine.inspect_image(image))
-    except ImageMissing:
+def entries(history: History | None) -> list[Entry]:
+    """An image's history oldest first, as `Entry`s; empty for None (an image already gone)."""
+    if history is None:
         return []
     return [(" ".join(r.created_by.split()), r.created, r.diff_id) for r in reversed(history.rows)]
 
 
-def forecast(engine, dockerfile: str, context: Path, base: str, sources: list[str], labels: dict[str, str],
-             args: dict[str, str] | None = None, nocache: bool = False) -> Forecast:
-    """Walk the Dockerfile the way the classic builder's cache does with ``--cache-from sources``.
+def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
+             labels: dict[str, str], args: dict[str, str] | None = None, nocache: bool = False) -> Forecast:
+    """Walk the Dockerfile the way the classic builder's cache does with ``--cache-from`` the sources.
 
     Args:
-        engine: the lab's `Engine` (or a recording of one).
         dockerfile: the Dockerfile's text; the build appends one LABEL step per label.
         context: the build context folder (for COPY checksums).
-        base: the image the FROM line names.
-        sources: the images the build may reuse steps of (this workspace's builds).
+        base: the history of the image the FROM line names.
+        sources: the histories of the images the build may reuse steps of (this workspace's builds),
+            by name, newest first; None for one that is gone (another lab's cleanup).
         labels: the labels the build adds.
         args: build-arg values.
         nocache: the build will not use the cache.
     """
     args = args or {}
-    lines = instructions(dockerfile) + [f"LABEL {k}={v}" for k, v in labels.items()]
-    chain = _entries(engine, base)
-    candidates = {s: _entries(engine, s) for s in sources}
+    lines = docker_file.instructions(dockerfile) + [f"LABEL {k}={v}" for k, v in labels.items()]
+    chain = entries(base)
+    candidates = {s: entries(h) for s, h in sources.items()}
     steps = [(True, "FROM uses the base image as it is")]
     declared, broken = {}, None
     for n, line in enumerate(lines[1:], start=2):
@@ -205,12 +143,3 @@ def _miss(key: str, siblings: list[str], on_base: bool) -> str:
             return f"a build arg changed: {was} -> {args_now[1] if args_now else 'none'}"
     same_kind = [o for o in siblings if keyword and keyword in o] or siblings
     return f"the instruction changed: built before here was `{instruction_of(same_kind[0])[:70]}`"
-
-
-def explain(report: BuildReport, before: Forecast) -> Explanation:
-    """Join a build's report with the forecast made before it: one `Why` per step."""
-    rows = []
-    for step, (predicted, reason) in zip(report.rows, before.steps):
-        agrees = None if predicted is None else predicted == step.cached
-        rows.append(Why(step.step, step.instruction, step.cached, predicted, agrees, reason))
-    return Explanation(report.tag, rows)

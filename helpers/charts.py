@@ -14,7 +14,7 @@ from .build import BuildReport
 from .display import human
 from .journey import Journey
 from .layers import History, Sharing, compare
-from .registry import PushReport
+from .push import PushReport
 
 REUSED = "#6baed6"
 """Blue: bytes or work reused (shared layers, cache hits, layers the registry already had)."""

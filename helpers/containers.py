@@ -4,10 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import requests
-
-from .engine import Engine
-from .errors import ContainerFailed
+from .boundary import EngineLike
+from .errors import ContainerFailed, NotAnswering
 from .report import FrameReport
 
 APP_PORT = "5000/tcp"
@@ -33,7 +31,7 @@ class App:
         return f"<App {self.id[:12]} from {self.image} at {self.url}>"
 
 
-def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, wait: float = 30.0) -> App:
+def start(engine: EngineLike, image: str, labels: dict[str, str], port: int = 5001, wait: float = 30.0) -> App:
     """Run ``image`` detached, mapping its port 5000 to ``port`` on 127.0.0.1, and wait until it answers.
 
     If ``port`` is busy, the engine picks a free one and the app's ``note`` says so.
@@ -60,7 +58,7 @@ def start(engine: Engine, image: str, labels: dict[str, str], port: int = 5001, 
     return app
 
 
-def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
+def wait_until_answering(engine: EngineLike, app: App, wait: float) -> None:
     """Poll the app's URL until it answers, the container exits, or ``wait`` seconds pass."""
     deadline = engine.monotonic() + wait
     while engine.monotonic() < deadline:
@@ -70,13 +68,13 @@ def wait_until_answering(engine: Engine, app: App, wait: float) -> None:
         try:
             engine.http_get(app.url, timeout=1)
             return
-        except requests.RequestException:
+        except NotAnswering:
             time.sleep(0.05)
     raise ContainerFailed(f"The app from {app.image} did not answer at {app.url} within {wait:.0f} s.",
                           engine.logs(app.id))
 
 
-def _exited(engine: Engine, cid: str, image: str, state: dict) -> ContainerFailed:
+def _exited(engine: EngineLike, cid: str, image: str, state: dict) -> ContainerFailed:
     return ContainerFailed(f"The container from {image} exited with code {state['ExitCode']} before it answered.",
                            engine.logs(cid))
 

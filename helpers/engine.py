@@ -1,7 +1,8 @@
 """The engine boundary: every call to the Docker engine or the registry, returning raw payloads.
 
-Everything else in `helpers` parses what these methods return, so the same parsing code runs on a
-live engine and on a recording. Engine and HTTP errors are translated into `LabError`s here only.
+`Engine` satisfies `helpers.boundary.EngineLike`; everything else in `helpers` parses what these
+methods return, so the same parsing code runs on a live engine and on a recording. Engine and HTTP
+errors are translated into `LabError`s here only. A new engine call goes into `EngineLike` and here.
 """
 from __future__ import annotations
 
@@ -21,14 +22,25 @@ import docker.errors
 import requests
 import urllib3
 
-from .errors import BadDockerfile, CredentialsRejected, EngineUnavailable, ImageMissing, LabError, RegistryUnavailable
+from .boundary import Event
+from .cli import cli_build
+from .errors import (
+    BadDockerfile,
+    CredentialsRejected,
+    EngineRefused,
+    EngineUnavailable,
+    ImageMissing,
+    LabError,
+    NotAnswering,
+    RegistryUnavailable,
+    classify,
+    parse_error_detail,
+)
+from .export import read_export
 from .settings import registry_host
 
 MIN_API = (1, 41)
 """Docker Engine 20.10's API, the oldest the lab is tested on."""
-
-Event = tuple[float, dict]
-"""One chunk of an engine stream with the seconds since the call began when it arrived."""
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -46,9 +58,9 @@ def translated(action: str) -> Iterator[None]:
     except docker.errors.ImageNotFound as e:
         raise ImageMissing(f"While trying to {action}: {e.explanation}") from e
     except docker.errors.APIError as e:
-        if "dockerfile parse error" in str(e.explanation):
-            raise BadDockerfile(f"The Dockerfile does not parse: {e.explanation.split('error ', 1)[-1]}.") from e
-        raise LabError(f"The engine refused to {action}: {e.explanation or e}") from e
+        if classify(str(e.explanation)) == "dockerfile":
+            raise BadDockerfile(f"The Dockerfile does not parse: {parse_error_detail(e.explanation)}.") from e
+        raise EngineRefused(f"The engine refused to {action}: {e.explanation or e}") from e
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
         raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e
 
@@ -126,8 +138,7 @@ class Engine:
         """The clock the lab times containers with; an engine method so a replay repeats the times."""
         return time.monotonic()
 
-    @staticmethod
-    def port_free(port: int) -> bool:
+    def port_free(self, port: int) -> bool:
         """Whether ``port`` on 127.0.0.1 can be bound on the machine the engine publishes ports on."""
         with socket.socket() as s:
             try:
@@ -151,10 +162,8 @@ class Engine:
 
     def build_cli(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
                   nocache: bool = False, args: dict[str, str] | None = None) -> Iterator[Event]:
-        """Stream a BuildKit build through the docker CLI: ``{"json": ...}`` and ``{"line": ...}`` chunks,
-        then ``{"exit": code}``."""
-        from .buildkit import cli_build  # the CLI path's runner lives beside its parser
-
+        """Stream a BuildKit build through the docker CLI (`helpers.cli.cli_build`): ``{"json": ...}`` and
+        ``{"line": ...}`` chunks, then ``{"exit": code}``."""
         yield from cli_build(path, tag, labels, dockerfile, nocache, args)
 
     def inspect_image(self, ref: str) -> dict:
@@ -174,13 +183,13 @@ class Engine:
 
     def layer_files(self, image: str) -> dict:
         """Each layer's file list, read from the streamed export of ``image`` (headers only, nothing on disk)."""
-        from .files import read_export  # the stream reader lives with the parsers of its payload
         with translated(f"read the files of {image}"):
             return read_export(self.api.get_image(image), image)
 
-    def images(self, label: str) -> list[dict]:
+    def images(self, label: str | None = None) -> list[dict]:
+        """Images carrying ``label``; with none, every image, intermediate ones included (``docker images -a``)."""
         with translated("list images"):
-            return self.api.images(filters={"label": label})
+            return self.api.images(filters={"label": label}) if label else self.api.images(all=True)
 
     def tag(self, image: str, repository: str, tag: str) -> None:
         with translated(f"tag {image}"):
@@ -309,6 +318,13 @@ class Engine:
             self.api.remove_container(cid, force=True)
 
     def http_get(self, url: str, timeout: float = 2.0) -> tuple[int, str]:
-        """GET ``url`` from the host; connection errors propagate for the caller's retry loop."""
-        r = requests.get(url, timeout=timeout)
+        """GET ``url`` from the host, like ``curl``.
+
+        Raises:
+            NotAnswering: nothing answered there within ``timeout`` seconds.
+        """
+        try:
+            r = requests.get(url, timeout=timeout)
+        except requests.RequestException as e:
+            raise NotAnswering(f"Nothing answers at {url} ({e.__class__.__name__}).") from e
         return r.status_code, r.text

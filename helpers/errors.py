@@ -1,6 +1,26 @@
 """The lab's exceptions: one base class, one subclass per thing a learner can do about it."""
 from __future__ import annotations
 
+_KINDS = (
+    ("dockerfile", ("dockerfile parse error",)),
+    ("unreachable", ("connection refused", "no such host")),
+    ("credentials", ("basic auth credentials", "unauthorized", "authentication required")),
+    ("denied", ("denied",)),
+)
+
+
+def classify(text: str) -> str | None:
+    """What an engine's error text is about, the one place the lab reads such text: ``dockerfile`` (it does
+    not parse), ``unreachable`` (the registry), ``credentials`` (a login is wanted), ``denied`` (no right
+    to push there), or None."""
+    lowered = text.lower()
+    return next((kind for kind, words in _KINDS if any(w in lowered for w in words)), None)
+
+
+def parse_error_detail(text: str) -> str:
+    """What follows ``dockerfile parse error`` in an engine's message: the line and the reason."""
+    return text.split("parse error", 1)[-1].lstrip(" :").rstrip(". \n")
+
 
 class LabError(Exception):
     """Base of every error the lab raises on purpose.
@@ -22,6 +42,30 @@ class EngineUnavailable(LabError):
     """No Docker engine answers, or it refuses the conversation."""
 
     fix = "Start Docker (in this repository: `make up`), or point DOCKER_HOST at a running engine."
+
+
+class EngineRefused(LabError):
+    """The engine understood a request and refused it (a conflict, a reference it does not accept)."""
+
+    fix = "Read the engine's reason above, fix what it names, then run the cell again."
+
+
+class BuilderUnavailable(LabError):
+    """No docker CLI here builds with BuildKit."""
+
+    fix = "Run `make up` (it fetches a buildx for the lab on Debian), or build with the classic builder."
+
+
+class ExportUnreadable(LabError):
+    """The engine's export of an image could not be read for its files."""
+
+    fix = "Build the image again; if the engine compresses layers with zstd, read its files with the docker CLI."
+
+
+class NotAnswering(LabError):
+    """Nothing answers HTTP at an address: the app has not started yet, or has stopped."""
+
+    fix = "Start the app with lab.run(image) and use the App it returns."
 
 
 class RegistryUnavailable(LabError):

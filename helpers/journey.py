@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .build import BuildReport
 from .errors import BadInput
-from .registry import PushReport
+from .push import PushReport
 from .report import FrameReport
 
 
@@ -109,7 +109,8 @@ def check_guess(guess: dict[str, str | int], build: BuildReport, push: PushRepor
                               f"{done} of {len(push.rows)} layers were new to the registry"))
             continue
         if said not in ("cached", "rebuilt"):
-            raise BadInput(f"Guess {said!r} for {what} is neither 'cached' nor 'rebuilt'.", "Use one of those two words.")
+            raise BadInput(f"Guess {said!r} for {what} is neither 'cached' nor 'rebuilt'.",
+                           "Use one of those two words.")
         step = build.step(what)
         done = "cached" if step.cached else "rebuilt"
         rows.append(Guess(step.instruction, said, done, said == done, whys.get(step.step, "")))

@@ -4,24 +4,24 @@ from __future__ import annotations
 import html
 import os
 import re
-from dataclasses import dataclass, field
 
-from . import buildkit, buildkit_cache, cache, containers, progress, recording, settings
+from . import buildkit, buildkit_cache, cache, cli, containers, progress, recording, settings, why
+from . import dockerfile as docker_file
 from . import files as files_module
+from .boundary import EngineLike
 from .build import BuildReport, join_layers, parse_build_stream
+from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, labels
+from .cleanup import plan as cleanup_plan
 from .containers import App, Changes, parse_diff
 from .engine import Engine
 from .errors import BadInput, EngineUnavailable, ImageMissing, RegistryUnavailable
 from .layers import History, parse_history
 from .notebook import install_error_display
-from .registry import PushReport, join_manifest, parse_push_stream
+from .push import PushReport, join_manifest, parse_push_stream
 from .workspace import Workspace, lab_dockerfile
 
-LABEL = "layer-lab"
-"""The label on everything the lab creates; its value is the workspace's name."""
-CONTAINER_LABEL = "layer-lab.container"
-"""The label on the containers the lab starts; a container anyone starts from a lab image inherits
-``LABEL`` from it, but not this one, so cleanup tells the two apart."""
+__all__ = ["CONTAINER_LABEL", "LABEL", "Cleaned", "Lab", "choose_mode", "connect", "docker_build_builder"]
+
 APP_IMAGE = "python-hello-world"
 CACHE_SOURCES = 12
 """How many of the lab's latest builds a build may reuse steps of (each one brings its whole chain)."""
@@ -42,16 +42,7 @@ def _check_builder(builder: str) -> str:
 def docker_build_builder() -> str:
     """The builder `docker build` would use here: BuildKit where the docker CLI has buildx or
     DOCKER_BUILDKIT=1 asks for it, else the classic one (a CLI without buildx, like Debian's docker.io)."""
-    return "buildkit" if buildkit.docker_build_uses_buildkit() else "classic"
-
-
-@dataclass
-class Cleaned:
-    """What a cleanup removed, and the lab's images it kept because a container it did not make uses them."""
-
-    containers: int
-    images: int
-    kept: list[str] = field(default_factory=list)
+    return "buildkit" if cli.docker_build_uses_buildkit() else "classic"
 
 
 class Lab:
@@ -61,7 +52,7 @@ class Lab:
     ``layer-lab.container=<workspace name>``; `cleanup` removes what carries them and nothing else.
     """
 
-    def __init__(self, engine: Engine, config: settings.Settings, workspace: Workspace, builder: str = "classic"):
+    def __init__(self, engine: EngineLike, config: settings.Settings, workspace: Workspace, builder: str = "classic"):
         self.engine, self.settings, self.workspace = engine, config, workspace
         self.labels = {LABEL: workspace.name}
         self.builder = _check_builder(builder)
@@ -181,19 +172,22 @@ class Lab:
         """
         image = self.image(tag, name)
         text = self.workspace.read(dockerfile)
-        base = next(w for w in cache.instructions(text)[0].split()[1:] if not w.startswith("--"))
+        base = docker_file.base_image(text, args)
         if _check_builder(builder or self.builder) == "buildkit":
             return self._build_with_buildkit(image, text, base, dockerfile, nocache, explain, args)
         sources = [base] + self.built[::-1][:CACHE_SOURCES]  # newest first, as Docker's own cache prefers
-        before = cache.forecast(self.engine, text, self.workspace.path, base, sources, self.labels, args,
-                                nocache) if explain else None
+        before = None
+        if explain:
+            chain = self._history_if_there(base)
+            histories = {source: self._history_if_there(source) for source in sources}
+            before = cache.forecast(text, self.workspace.path, chain, histories, self.labels, args, nocache)
         events = progress.build(self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache,
                                                   args, sources), image)
         report = parse_build_stream(image, events)
         self.built.append(report.image_id)
         report = join_layers(report, self.history(image))
         if before is not None:
-            report.why = cache.explain(report, before)
+            report.why = why.explain(report, before)
         return report
 
     def _build_with_buildkit(self, image: str, text: str, base: str, dockerfile: str, nocache: bool, explain: bool,
@@ -218,14 +212,20 @@ class Lab:
         """The image's history like `docker image history`, sizes in bytes, with layer digests."""
         return parse_history(image, self.engine.history(image), self.engine.inspect_image(image))
 
+    def _history_if_there(self, image: str) -> History | None:
+        """The image's history, or None when it is gone (another lab's cleanup removed it)."""
+        try:
+            return self.history(image)
+        except ImageMissing:
+            return None
+
     def login(self, username: str, password: str) -> None:
         """Log in to the lab's registry (needed for Docker Hub; not for the lab's own registry).
 
         Raises:
             CredentialsRejected: the registry refused the user name or password.
+            BadInput: this is a replay, with no registry to log in to.
         """
-        if self.mode == "REPLAY":
-            raise BadInput("A replay has no registry to log in to.", "Skip this cell, or run the lab with Docker.")
         self.engine.login(username, password)
 
     def files(self, image: str) -> files_module.ImageFiles:
@@ -299,24 +299,61 @@ class Lab:
         keeps those other tags and so survives, and an image a container of someone else's uses is
         kept whole (``kept`` names it).
         """
-        label = LABEL if all_workspaces else f"{LABEL}={self.workspace.name}"
+        image_label, container_label = labels(None if all_workspaces else self.workspace.name)
         self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
-        found = self.engine.containers(CONTAINER_LABEL if all_workspaces else f"{CONTAINER_LABEL}={self.workspace.name}")
-        for c in found:
-            self.engine.remove_container(c["Id"])
-        images = sorted(self.engine.images(label), key=lambda i: i.get("Created", 0), reverse=True)
-        kept = []
-        for img in images:
-            users = [c["Names"][0].lstrip("/") for c in self.engine.containers(ancestor=img["Id"])]
-            if users:  # a container the lab did not start: removing its image would pull it from under it
-                kept.append(f"{(img.get('RepoTags') or [img['Id'][7:19]])[0]} (used by {', '.join(users)})")
-                continue
-            ws = (img.get("Labels") or {}).get(LABEL, "")
-            ours = [t for t in img.get("RepoTags") or [] if t.split("/")[-2:-1] == [ws] or t.startswith(f"{ws}/")]
-            others = [t for t in img.get("RepoTags") or [] if t not in ours and t != "<none>:<none>"]
-            for ref in ours or ([] if others else [img["Id"]]):  # an untagged image goes by its id
-                self.engine.remove_image(ref)
-        return Cleaned(len(found), len(images) - len(kept), kept)
+        plan = cleanup_plan(self.engine.containers(container_label), self.engine.images(image_label),
+                            self.engine.containers(), self.engine.images())
+        for cid in plan.containers:
+            self.engine.remove_container(cid)
+        for ref in plan.images:
+            self.engine.remove_image(ref)
+        return plan.cleaned
+
+
+MODES = ("auto", "live", "record", "replay")
+
+
+def choose_mode(asked: str, engine_answers: bool, notebook: str | None, recorded: bool) -> str:
+    """``live``, ``record`` or ``replay``: what `connect` does, decided from what it found.
+
+    Args:
+        asked: ``auto``, ``live``, ``record`` or ``replay`` (``LAYER_LAB_MODE``).
+        engine_answers: whether an engine answered (not asked in replay).
+        notebook: the notebook's name, if given.
+        recorded: whether that notebook has a recording with the builder asked for.
+
+    Raises:
+        BadInput: ``asked`` is no mode, or replay or record has no notebook name.
+        EngineUnavailable: no engine answers and there is nothing to replay.
+    """
+    if asked not in MODES:
+        raise BadInput(f"LAYER_LAB_MODE={asked!r} is not a mode.", "Use live, record or replay.")
+    if asked == "replay" or (asked == "auto" and not engine_answers and notebook is not None and recorded):
+        if notebook is None:
+            raise BadInput("Replay needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
+        return "replay"
+    if not engine_answers:
+        raise EngineUnavailable("No Docker engine answers (tried DOCKER_HOST, then the local socket).")
+    if asked == "record" and notebook is None:
+        raise BadInput("Recording needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
+    return "record" if asked == "record" else "live"
+
+
+def _live(engine: Engine, config: settings.Settings, notebook: str | None, builder: str, record: bool) -> Lab:
+    """A lab on a live engine; with ``record``, every engine answer is also stored for replay."""
+    workspace = Workspace()
+    if record:
+        meta = recording.meta_for(engine, notebook, workspace.name, config.base_image, builder)
+        engine = recording.RecordingEngine(engine, recording.recording_path(notebook, builder), meta)
+    return Lab(engine, config, workspace, builder)
+
+
+def _replay(notebook: str, builder: str) -> Lab:
+    """A lab answering from the recording of ``notebook`` run with ``builder``."""
+    recorded = recording.load(notebook, builder)
+    meta = recorded["meta"]
+    config = settings.Settings(meta["registry"], meta["base_image"], f"as recorded on {meta['recorded']}")
+    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]), meta["builder"])
 
 
 def connect(notebook: str | None = None, mode: str | None = None, builder: str | None = None) -> Lab:
@@ -336,30 +373,22 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
         BadInput: ``mode`` or ``builder`` is not one of the known ones.
     """
     install_error_display()
-    mode = mode or os.environ.get("LAYER_LAB_MODE") or "auto"
+    asked = mode or os.environ.get("LAYER_LAB_MODE") or "auto"
+    choose_mode(asked, True, notebook, False)  # a misspelt mode is named before any engine is asked
     builder = builder or os.environ.get("LAYER_LAB_BUILDER") or None
     replayed = _check_builder(builder or "classic")
-    if mode not in ("auto", "live", "record", "replay"):
-        raise BadInput(f"LAYER_LAB_MODE={mode!r} is not a mode.", "Use live, record or replay.")
-    if mode != "replay":
-        config = settings.load()
+    config = settings.load()
+    engine, unavailable = None, None
+    if asked != "replay":
         try:
             engine = Engine(config.registry)
-        except EngineUnavailable:
-            if mode != "auto" or notebook is None or not recording.recording_path(notebook, replayed).is_file():
-                raise
-        else:
-            workspace = Workspace()
-            builder = _check_builder(builder or docker_build_builder())
-            if mode == "record":
-                if notebook is None:
-                    raise BadInput("Recording needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
-                meta = recording.meta_for(engine, notebook, workspace.name, config.base_image, builder)
-                engine = recording.RecordingEngine(engine, recording.recording_path(notebook, builder), meta)
-            return Lab(engine, config, workspace, builder)
-    if notebook is None:
-        raise BadInput("Replay needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
-    recorded = recording.load(notebook, replayed)
-    meta = recorded["meta"]
-    config = settings.Settings(meta["registry"], meta["base_image"], f"as recorded on {meta['recorded']}")
-    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]), meta["builder"])
+        except EngineUnavailable as e:
+            unavailable = e
+    recorded = notebook is not None and recording.recording_path(notebook, replayed).is_file()
+    try:
+        chosen = choose_mode(asked, engine is not None, notebook, recorded)
+    except EngineUnavailable as e:
+        raise (unavailable or e) from e
+    if chosen == "replay":
+        return _replay(notebook, replayed)
+    return _live(engine, config, notebook, _check_builder(builder or docker_build_builder()), chosen == "record")

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from .report import FrameReport
 
-_NOP = "/bin/sh -c #(nop) "
+NOP = "/bin/sh -c #(nop) "
+"""How the classic builder's history marks a step that ran no command (metadata, COPY, ADD)."""
 _METADATA = {"CMD", "ENV", "LABEL", "EXPOSE", "ENTRYPOINT", "USER", "ARG", "STOPSIGNAL", "HEALTHCHECK",
              "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"}
 """Instructions that only change the image's config; BuildKit's history names them without ``#(nop)``."""
@@ -15,8 +16,8 @@ _METADATA = {"CMD", "ENV", "LABEL", "EXPOSE", "ENTRYPOINT", "USER", "ARG", "STOP
 def instruction_of(created_by: str) -> str:
     """The Dockerfile line a history entry came from (``#(nop)`` and shell prefixes removed)."""
     text = created_by.strip()
-    if text.startswith(_NOP):
-        return re.sub(r"\s+", " ", text[len(_NOP):]).strip()
+    if text.startswith(NOP):
+        return re.sub(r"\s+", " ", text[len(NOP):]).strip()
     if text.startswith("/bin/sh -c "):
         return "RUN " + text[len("/bin/sh -c "):]
     return text
@@ -34,7 +35,7 @@ def makes_layer(created_by: str, size: int) -> bool:
     if size > 0:
         return True
     text = created_by.strip()
-    if text.startswith(_NOP):
+    if text.startswith(NOP):
         return instruction_of(text).startswith(("COPY", "ADD"))
     return text.split(" ", 1)[0] not in _METADATA
 

@@ -11,11 +11,10 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 
+from .boundary import Event
 from .build import STEP as build_step
 from .buildkit import STEP as buildkit_step
-from .engine import Event
-
-_DONE = {"Pushed": "pushed", "Layer already exists": "exists"}
+from .push import outcome_of
 
 
 def enabled() -> bool:
@@ -88,7 +87,8 @@ def push(events: Iterable[Event], repository: str) -> Iterator[Event]:
         for event in events:
             chunk = event[1]
             layer, status = chunk.get("id"), chunk.get("status", "")
-            if layer and (status in ("Preparing", "Pushing", *_DONE) or status.startswith("Mounted from")):
+            done = outcome_of(status)
+            if layer and (status in ("Preparing", "Pushing") or done):
                 if layer not in bars:
                     bars[layer] = tqdm(total=None, unit="B", unit_scale=True, desc=f"layer {layer}", leave=True)
                     shown.append(bars[layer])
@@ -96,6 +96,6 @@ def push(events: Iterable[Event], repository: str) -> Iterator[Event]:
                 if detail.get("total"):
                     bar.total = detail["total"]
                     bar.update(detail.get("current", 0) - bar.n)
-                if status in _DONE or status.startswith("Mounted from"):
-                    bar.set_postfix_str(_DONE.get(status, "mounted"))
+                if done:
+                    bar.set_postfix_str(done)
             yield event

@@ -7,32 +7,33 @@ file, so the notebooks run the same parsing and charting code on the same payloa
 from __future__ import annotations
 
 import datetime
-import functools
+import inspect
 import json
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from . import errors
-from .engine import Engine
+from .boundary import CALLS, MACHINE_ARGUMENTS, STREAMS, UNRECORDED, EngineLike
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "notebooks" / "recordings"
-STREAMS = {"build", "build_cli", "push"}
-CALLS = {"version", "info", "inspect_image", "has_image", "history", "images", "tag", "remove_image",
-         "manifest", "registry_answers", "run", "inspect_container", "logs", "exec", "diff", "containers",
-         "remove_container", "http_get", "monotonic", "port_free", "layer_files"}
 HOST_KEYS = {"GraphDriver", "LogPath", "ResolvConfPath", "HostnamePath", "HostsPath", "Mounts", "HostConfig",
              "ContainerConfig", "Metadata"}
 """Keys of engine payloads that name host paths or host settings; never stored."""
 
 
+_SIGNATURES = {name: inspect.signature(getattr(EngineLike, name)) for name in CALLS | STREAMS}
+
+
 def _key(name: str, args: tuple, kwargs: dict) -> str:
-    if name in ("build", "build_cli"):  # the context folder differs from machine to machine
-        args = args[1:]
-    return json.dumps([name, list(args), kwargs], sort_keys=True, default=str)
+    """A call's key: its name and every argument by name, defaults filled in, so ``f(1)`` and ``f(x=1)``
+    are one call; arguments naming the recording machine's folders are left out."""
+    bound = _SIGNATURES[name].bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    dropped = ("self", *MACHINE_ARGUMENTS.get(name, ()))
+    return json.dumps([name, {k: v for k, v in bound.arguments.items() if k not in dropped}], sort_keys=True,
+                      default=str)
 
 
 def _scrub(value: Any) -> Any:
@@ -44,36 +45,57 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _raised(e: Exception) -> dict:
-    return {"raise": type(e).__name__, "message": str(e), "problem": getattr(e, "problem", str(e))}
+def _raised(e: errors.LabError) -> dict:
+    """A raised `LabError` as JSON: its class, its message and every attribute it carries (step, logs ...)."""
+    return {"raise": type(e).__name__, "message": str(e), "attributes": _scrub(vars(e))}
 
 
-def _exception(entry: dict) -> Exception:
+def _exception(entry: dict) -> errors.LabError:
+    """The `LabError` a recording says was raised, with the same message and attributes."""
     cls = getattr(errors, entry["raise"], None)
-    if isinstance(cls, type) and issubclass(cls, errors.LabError):
-        err = cls.__new__(cls)
-        Exception.__init__(err, entry["message"])
-        err.problem = entry["problem"]
-        return err
-    return requests.ConnectionError(entry["message"])
+    if not (isinstance(cls, type) and issubclass(cls, errors.LabError)):
+        raise errors.RecordingMissing(f"The recording holds an error the lab does not know: {entry['raise']}.")
+    err = cls.__new__(cls)
+    Exception.__init__(err, entry["message"])
+    vars(err).update(entry.get("attributes") or {})
+    return err
 
 
-class RecordingEngine:
-    """An `Engine` that also appends every answer to ``path``, one JSON line per call (so a crash keeps
-    them); a layer's file list already stored is written again only as its ``diff_id``."""
+class _Calls:
+    """One method per `EngineLike` call, each sent to ``_call`` (payloads) or ``_stream`` (events)."""
 
-    def __init__(self, engine: Engine, path: Path, meta: dict):
+    def _call(self, name: str, *args, **kwargs):
+        raise NotImplementedError
+
+    def _stream(self, name: str, *args, **kwargs) -> Iterator:
+        raise NotImplementedError
+
+
+def _method(name: str):
+    def method(self, *args, **kwargs):
+        return (self._stream if name in STREAMS else self._call)(name, *args, **kwargs)
+    method.__name__, method.__signature__ = name, _SIGNATURES[name]
+    method.__doc__ = f"`EngineLike.{name}`, answered from {'a stream' if name in STREAMS else 'one payload'}."
+    return method
+
+
+for _name in sorted((CALLS | STREAMS) - UNRECORDED):
+    setattr(_Calls, _name, _method(_name))
+
+
+class RecordingEngine(_Calls):
+    """An `EngineLike` that asks ``engine`` and also appends every answer to ``path``, one JSON line per
+    call (so a crash keeps them); a layer's file list already stored is written again only as its ``diff_id``."""
+
+    def __init__(self, engine: EngineLike, path: Path, meta: dict):
         self.engine, self.path, self.registry = engine, path, engine.registry
         self.layers_stored: set[str] = set()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": meta}) + "\n")
 
-    def __getattr__(self, name: str):
-        if name in STREAMS:
-            return functools.partial(self._stream, name)
-        if name in CALLS:
-            return functools.partial(self._call, name)
-        return getattr(self.engine, name)
+    def login(self, username: str, password: str) -> None:
+        """Passed through, never stored: the request holds a password and the answer nothing to replay."""
+        self.engine.login(username, password)
 
     def _store(self, name: str, args: tuple, kwargs: dict, entry: dict) -> None:
         entry["key"] = _key(name, args, kwargs)
@@ -91,7 +113,7 @@ class RecordingEngine:
     def _call(self, name: str, *args, **kwargs):
         try:
             result = getattr(self.engine, name)(*args, **kwargs)
-        except (errors.LabError, requests.RequestException) as e:
+        except errors.LabError as e:
             self._store(name, args, kwargs, _raised(e))
             raise
         self._store(name, args, kwargs, {"result": _scrub(result)})
@@ -109,9 +131,9 @@ class RecordingEngine:
         self._store(name, args, kwargs, {"result": events})
 
 
-class ReplayEngine:
-    """Answers the calls of a recording, in the order they were made; raises `RecordingMissing`
-    for a call the recording does not hold."""
+class ReplayEngine(_Calls):
+    """An `EngineLike` that answers the calls of a recording, in the order they were made; raises
+    `RecordingMissing` for a call the recording does not hold."""
 
     def __init__(self, recording: dict, name: str):
         self.meta, self.name = recording["meta"], name
@@ -123,17 +145,14 @@ class ReplayEngine:
     def __repr__(self) -> str:
         return f"<ReplayEngine of {self.name}, recorded {self.meta['recorded']}>"
 
-    def __getattr__(self, name: str):
-        if name in STREAMS:
-            return functools.partial(self._stream, name)
-        if name in CALLS:
-            return functools.partial(self._call, name)
-        raise AttributeError(name)
+    def login(self, username: str, password: str) -> None:
+        """A replay has no registry to log in to."""
+        raise errors.BadInput("A replay has no registry to log in to.", "Skip this cell, or run the lab with Docker.")
 
     def _next(self, name: str, args: tuple, kwargs: dict) -> dict:
         queue = self.answers.get(_key(name, args, kwargs))
         if not queue:
-            shown = ", ".join(map(repr, args[1:] if name in ("build", "build_cli") else args))
+            shown = ", ".join(map(repr, args[1:] if name in MACHINE_ARGUMENTS else args))
             raise errors.RecordingMissing(f"The recording of {self.name} holds no answer for {name}({shown}).")
         return queue.popleft() if len(queue) > 1 else queue[0]
 
@@ -145,8 +164,7 @@ class ReplayEngine:
 
     def _stream(self, name: str, *args, **kwargs) -> Iterator:
         entry = self._next(name, args, kwargs)
-        for t, chunk in entry["result"]:
-            yield t, chunk
+        yield from ((t, chunk) for t, chunk in entry["result"])
         if "raise" in entry:
             raise _exception(entry)
 
@@ -179,10 +197,10 @@ def load(name: str, builder: str) -> dict:
     return read(path)
 
 
-def meta_for(engine: Engine, notebook: str, workspace: str, base_image: str, builder: str = "classic") -> dict:
+def meta_for(engine: EngineLike, notebook: str, workspace: str, base_image: str, builder: str = "classic") -> dict:
     """What a recording says about itself: when, with which engine, builder, driver and base."""
     version, info = engine.version(), engine.info()
     return {"notebook": notebook, "workspace": workspace, "registry": engine.registry, "base_image": base_image,
-            "recorded": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "engine": version["Version"], "api": version["ApiVersion"], "builder": builder,
             "storage_driver": info["Driver"]}

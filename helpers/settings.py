@@ -1,4 +1,8 @@
-"""Which registry and base image the lab uses: environment variables, then what `make up` chose."""
+"""Which registry and base image the lab uses, and the names `make up` and the lab share.
+
+Standard library only: `scripts/lab_up.py` loads this file by path before the lab's virtual
+environment exists, so every name both sides use is written here once.
+"""
 from __future__ import annotations
 
 import json
@@ -6,8 +10,27 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_FILE = Path(os.environ.get("LAYER_LAB_STATE", Path(__file__).resolve().parent.parent / ".lab")) / "lab.json"
+STATE_DIR = Path(os.environ.get("LAYER_LAB_STATE", Path(__file__).resolve().parent.parent / ".lab"))
+"""Where `make up` keeps what it brought up (`.lab/`)."""
+STATE_FILE = STATE_DIR / "lab.json"
 OFFICIAL_BASE = "python:3.11-slim"
+LOCAL_BASE = "layer-lab/python:3.11-bookworm"
+"""The base `make up` builds from Debian where the official one cannot be pulled."""
+LAB_BUILDX = STATE_DIR / "buildx" / "docker-buildx"
+"""The lab's own buildx, which `make up` fetches where the docker CLI has no buildx plugin; not a CLI plugin."""
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+"""The config of a registry on loopback only (`make up`'s, and the tests' throwaway ones)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -23,13 +24,25 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = Path(os.environ.get("LAYER_LAB_STATE", ROOT / ".lab"))
-OFFICIAL_BASE = "python:3.11-slim"
-LOCAL_BASE = "layer-lab/python:3.11-bookworm"
+
+
+def _settings():
+    """`helpers/settings.py` by path (standard library only), without the helpers package and its dependencies."""
+    spec = importlib.util.spec_from_file_location("lab_settings", ROOT / "helpers" / "settings.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+SETTINGS = _settings()
+STATE = SETTINGS.STATE_DIR
+OFFICIAL_BASE = SETTINGS.OFFICIAL_BASE
+LOCAL_BASE = SETTINGS.LOCAL_BASE
 BASE_LABEL = "layer-lab.role=base"
 CA_IN_IMAGE = "/usr/local/share/layer-lab/ca-bundle.crt"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
-BUILDX = STATE / "buildx" / "docker-buildx"
+BUILDX = SETTINGS.LAB_BUILDX
 BUILDX_SUITE = "trixie"
 """The first Debian release whose docker-buildx (0.13, a static binary) prints `--progress=rawjson`."""
 
@@ -124,20 +137,6 @@ def port_busy(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-REGISTRY_CONFIG = """\
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
-
-
 def ensure_registry(port: int) -> str:
     if registry_answers(port):
         return f"a registry was already answering on 127.0.0.1:{port}"
@@ -153,7 +152,7 @@ def ensure_registry(port: int) -> str:
         home = STATE / "registry"
         (home / "data").mkdir(parents=True, exist_ok=True)
         config = home / "config.yml"
-        config.write_text(REGISTRY_CONFIG.format(root=home / "data", port=port))
+        config.write_text(SETTINGS.REGISTRY_CONFIG.format(root=home / "data", port=port))
         say(f"starting a registry on 127.0.0.1:{port} ...")
         start_detached(["docker-registry", "serve", str(config)], home / "registry.log")
         wait_for(lambda: registry_answers(port), "the registry", 30, home / "registry.log")

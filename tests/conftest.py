@@ -81,4 +81,4 @@ def pytest_sessionfinish(session, exitstatus):
 def _created(thing) -> float:
     import datetime
     stamp = thing.attrs["Created"][:26].rstrip("Z")
-    return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()
+    return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC).timestamp()

@@ -7,9 +7,10 @@ cleans up by label afterwards.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from helpers.buildkit import BuildCli, build_clis, cli_build
+from helpers.cli import BuildCli, build_clis, cli_build
 from helpers.engine import Engine
 from helpers.lab import Lab
 from helpers.settings import Settings, load
@@ -24,10 +25,14 @@ def save(name: str, payload) -> None:
     print("wrote", name)
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """Record everything, or only the groups named (``python -m tests.record_data cleanup``)."""
     with throwaway_registry() as registry:
         lab = Lab(Engine(registry), Settings(registry, load().base_image, "recording"), Workspace())
+        if only == ["cleanup"]:
+            return record_cleanup(lab)
         record(lab)
+        record_cleanup(lab)
         clis = {cli.progress: cli for cli in reversed(build_clis())}  # the best CLI of each progress format
         for progress, prefix in (("plain", "buildkit_"), ("rawjson", "buildkit_rawjson_")):
             if progress in clis:
@@ -74,6 +79,35 @@ def record(lab: Lab) -> None:
         engine.remove_image(f"{lab.registry}/{ws.name}-copy/python-hello-world:v2")
 
 
+def record_cleanup(lab: Lab) -> None:
+    """The four listings a cleanup decides from, with a lab container, a learner's container on a lab image,
+    a lab image someone else also tagged, and an untagged lab image (a tag built twice)."""
+    engine, client = lab.engine, lab.engine.client
+    learner = None
+    try:
+        lab.write_app("hello world!")
+        lab.write_dockerfile()
+        v1 = lab.build("v1").tag
+        lab.write_app("hello again!")
+        lab.build("v2")
+        lab.write_app("hello beautiful world!")
+        v2 = lab.build("v2").tag  # the first v2 is left untagged
+        engine.tag(v2, "learner-own/keep", "1")
+        lab.run(v2)
+        learner = client.containers.create(v1, command=["true"], name=f"learner-{lab.workspace.name}")
+        image_label, container_label = f"layer-lab={lab.workspace.name}", f"layer-lab.container={lab.workspace.name}"
+        save("cleanup_lab_containers", engine.containers(container_label))
+        save("cleanup_lab_images", engine.images(image_label))
+        save("cleanup_every_container", engine.containers())
+        save("cleanup_every_image", engine.images())
+        save("cleanup_meta", {"workspace": lab.workspace.name, "learner_container": learner.name})
+    finally:
+        if learner is not None:
+            learner.remove(force=True)
+        engine.remove_image("learner-own/keep:1")
+        lab.cleanup()
+
+
 def record_buildkit(lab: Lab, cli: BuildCli, prefix: str) -> None:
     """Record the same app built with BuildKit through ``cli``, the history of its v2 image, and failures.
 
@@ -104,4 +138,4 @@ def record_buildkit(lab: Lab, cli: BuildCli, prefix: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

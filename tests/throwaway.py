@@ -12,8 +12,8 @@ from pathlib import Path
 
 import requests
 
-CONFIG = "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\n" \
-         "http:\n  addr: 127.0.0.1:{port}\n"
+from helpers.settings import REGISTRY_CONFIG
+
 AUTH = "auth:\n  htpasswd:\n    realm: layer-lab-tests\n    path: {path}\n"
 
 
@@ -46,7 +46,7 @@ def throwaway_registry(users: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="layer-lab-registry-") as home:
         config = Path(home) / "config.yml"
-        config.write_text(CONFIG.format(root=Path(home) / "data", port=port))
+        config.write_text(REGISTRY_CONFIG.format(root=Path(home) / "data", port=port))
         if users is not None:
             import bcrypt
             htpasswd = Path(home) / "htpasswd"

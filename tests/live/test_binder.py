@@ -36,8 +36,10 @@ def test_image_runs_as_uid_1000_without_docker(lab, image):
     assert container.logs().decode().split() == ["1000", "no-socket"]
 
 
-@pytest.mark.parametrize("builder, compare", [("classic", ["--nbval", "--nbval-sanitize-with", "tests/nbval-sanitize.cfg"]),
-                                               ("buildkit", ["--nbval-lax"])])
+STRICT = ["--nbval", "--nbval-sanitize-with", "tests/nbval-sanitize.cfg"]
+
+
+@pytest.mark.parametrize("builder, compare", [("classic", STRICT), ("buildkit", ["--nbval-lax"])])
 def test_notebooks_replay_under_nbval_inside_the_image(lab, image, builder, compare):
     container = run(lab, image, ["python", "-m", "pytest", *compare, "--nbval-current-env", "notebooks", "-q",
                                  "-p", "no:cacheprovider"], environment={"LAYER_LAB_BUILDER": builder})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.buildkit import build_clis, cli_build, join_history, parse_progress
+from helpers.buildkit import join_history, parse_progress
+from helpers.cli import build_clis, cli_build
 
 pytestmark = pytest.mark.live
 CLIS = {cli.progress: cli for cli in reversed(build_clis())}

@@ -45,7 +45,7 @@ def test_login_push_and_no_password_anywhere(lab, guarded, tmp_path):
     secured.login("learner", PASSWORD)
     push = secured.push(image)
     assert push.count("pushed") == 3 and push.uploaded_bytes > 0
-    texts = [str(e) for e in said] + [repr(e.__context__) for e in said] + [repr(secured), path.read_text(),
-                                                                              json.dumps(push.frame.to_dict(), default=str)]
+    texts = [str(e) for e in said] + [repr(e.__context__) for e in said]
+    texts += [repr(secured), path.read_text(), json.dumps(push.frame.to_dict(), default=str)]
     texts += [p.read_text(errors="replace") for p in (ROOT / ".lab").rglob("*.log")]
     assert not [t for t in texts if PASSWORD in t or PASSWORD[::-1] in t]

@@ -14,9 +14,9 @@ import pytest
 import helpers
 from helpers.engine import Engine
 from helpers.lab import Lab
-from helpers.settings import Settings, load
+from helpers.settings import REGISTRY_CONFIG, Settings, load
 from tests.conftest import engine_required
-from tests.throwaway import CONFIG, _wait, free_port
+from tests.throwaway import _wait, free_port
 
 pytestmark = pytest.mark.live
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def start_registry(config: Path) -> subprocess.Popen:
 def test_registry_stopped_mid_push_then_back(lab, tmp_path):
     port = free_port()
     config = tmp_path / "config.yml"
-    config.write_text(CONFIG.format(root=tmp_path / "data", port=port))
+    config.write_text(REGISTRY_CONFIG.format(root=tmp_path / "data", port=port))
     registry = start_registry(config)
     _wait(f"127.0.0.1:{port}")
     pushing = Lab(Engine(f"localhost:{port}"), Settings(f"localhost:{port}", lab.base_image, "tests"), lab.workspace)

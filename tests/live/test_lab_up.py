@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from helpers import lab as lab_module
-from helpers.buildkit import LAB_BUILDX, docker_build_uses_buildkit, find_cli
+from helpers.cli import docker_build_uses_buildkit, find_cli
+from helpers.settings import LAB_BUILDX
 from tests.throwaway import free_port
 
 pytestmark = pytest.mark.live

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from helpers import buildkit
-from helpers.buildkit import _chunks, join_history, parse_progress
+from helpers import cli
+from helpers.buildkit import join_history, parse_progress
+from helpers.cli import _chunks
 from helpers.errors import BadDockerfile, BuildFailed, ImageMissing, LabError
 from helpers.layers import makes_layer, parse_history
 from helpers.workspace import lab_dockerfile
@@ -300,7 +301,7 @@ def test_rawjson_objects_are_cut_from_the_lines_around_them(text, chunks):
 
 
 def test_no_cli_that_builds_with_buildkit_names_the_fix(monkeypatch):
-    monkeypatch.setattr(buildkit, "find_cli", lambda: None)
+    monkeypatch.setattr(cli, "find_cli", lambda: None)
     with pytest.raises(LabError, match="No docker CLI here builds with BuildKit") as err:
-        next(buildkit.cli_build("/nowhere", "x:v1", {}))
+        next(cli.cli_build("/nowhere", "x:v1", {}))
     assert "make up" in str(err.value)

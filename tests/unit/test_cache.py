@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from helpers.cache import _miss, created_by, file_checksum, instructions
-from helpers.workspace import Workspace
+from helpers.cache import _miss, created_by, file_checksum, forecast
+from helpers.dockerfile import instructions
+from helpers.layers import History, parse_history
+from helpers.workspace import Workspace, lab_dockerfile
 from tests.conftest import load
 
 
@@ -69,3 +71,33 @@ def test_checksum_ignores_mtime_but_not_mode_or_bytes(tmp_path):
 ])
 def test_first_cause_of_a_miss(key, siblings, on_base, cause):
     assert cause in _miss(key, siblings, on_base)
+
+
+def recorded_history(name: str):
+    return parse_history(name, load(f"history_{name}"), load(f"inspect_{name}"))
+
+
+@pytest.mark.parametrize("message, cached", [
+    ("hello world!", [True, True, True, True, True]),
+    ("hello beautiful world!", [True, True, True, False, False]),
+])
+def test_forecast_walks_the_recorded_history_of_the_labs_earlier_build(tmp_path, message, cached):
+    workspace = Workspace(root=tmp_path, name=load("meta")["workspace"])
+    workspace.write_app(message)
+    v1 = recorded_history("v1")
+    base = History(load("meta")["base"], v1.rows[-1:])  # the imported base: one entry, the oldest of v1's
+    text = lab_dockerfile(load("meta")["base"])
+    steps = forecast(text, workspace.path, base, {"v1": v1}, {"layer-lab": workspace.name}).steps
+    assert [hit for hit, _ in steps] == cached
+    if not cached[3]:
+        assert "a COPY source changed" in steps[3][1] and "parent changed: step 4" in steps[4][1]
+    no_cache = forecast(text, workspace.path, base, {"v1": v1}, {"layer-lab": workspace.name}, nocache=True).steps
+    assert [hit for hit, _ in no_cache] == [True, False, False, False, False]
+
+
+def test_forecast_of_a_gone_source_is_as_if_it_had_never_been_built(tmp_path):
+    workspace = Workspace(root=tmp_path, name=load("meta")["workspace"])
+    workspace.write_app("hello world!")
+    base = History(load("meta")["base"], recorded_history("v1").rows[-1:])
+    steps = forecast(lab_dockerfile(load("meta")["base"]), workspace.path, base, {"v1": None}, {}).steps
+    assert steps[1] == (False, "no cache existed: this workspace had built nothing on this base image before")

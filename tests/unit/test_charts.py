@@ -12,11 +12,11 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from helpers import charts
-from helpers.display import human
 from helpers.build import BuildReport, BuildStep, join_layers, parse_build_stream
 from helpers.buildkit import parse_progress
+from helpers.display import human
 from helpers.layers import compare, parse_history
-from helpers.registry import join_manifest, parse_push_stream
+from helpers.push import join_manifest, parse_push_stream
 from tests.conftest import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,9 +101,11 @@ def test_cache_hits_one_cell_per_step_and_build(r):
 
 
 def test_cache_hits_names_each_cells_instruction_when_dockerfiles_differ():
-    good = BuildReport("good", [BuildStep(1, "FROM b", True, 0.0, None), BuildStep(2, "RUN pip install flask", True, 0.0, None),
+    good = BuildReport("good", [BuildStep(1, "FROM b", True, 0.0, None),
+                                BuildStep(2, "RUN pip install flask", True, 0.0, None),
                                 BuildStep(3, "COPY app.py /app.py", False, 0.1, None)], "x", 0.1)
-    bad = BuildReport("bad", [BuildStep(1, "FROM b", True, 0.0, None), BuildStep(2, "COPY app.py /app.py", False, 0.1, None),
+    bad = BuildReport("bad", [BuildStep(1, "FROM b", True, 0.0, None),
+                              BuildStep(2, "COPY app.py /app.py", False, 0.1, None),
                               BuildStep(3, "RUN pip install flask", False, 1.2, None)], "y", 1.3)
     ax = charts.cache_hits(good, bad).axes[0]
     assert texts(ax)[3:] == ["FROM 0.00 s", "COPY 0.10 s", "RUN 1.20 s"]

@@ -19,10 +19,10 @@ import tempfile
 import pytest
 
 from helpers.errors import LabError
-from helpers.files import changes_between, parse_layer_files, read_export, waste
+from helpers.export import read_export
+from helpers.files import changes_between, parse_layer_files, waste
 from helpers.recording import ReplayEngine, _key
 from tests.conftest import load
-
 
 # -- literal tar streams -----------------------------------------------------------------------------
 

@@ -98,3 +98,30 @@ def test_misspelt_builder_is_named(workspace):
     with pytest.raises(BadInput, match="is not a builder"):
         Lab(engine=None, config=settings.Settings("localhost:5000", "base", "test"), workspace=workspace,
             builder="kaniko")
+
+
+@pytest.mark.parametrize("asked, answers, notebook, recorded, chosen", [
+    ("auto", True, "01", True, "live"),
+    ("auto", False, "01", True, "replay"),
+    ("live", True, None, False, "live"),
+    ("record", True, "01", False, "record"),
+    ("replay", False, "01", True, "replay"),
+    ("replay", True, "01", True, "replay"),
+])
+def test_mode_is_chosen_from_what_connect_found(asked, answers, notebook, recorded, chosen):
+    from helpers.lab import choose_mode
+    assert choose_mode(asked, answers, notebook, recorded) == chosen
+
+
+@pytest.mark.parametrize("asked, answers, notebook, recorded, error, words", [
+    ("auto", False, "01", False, "EngineUnavailable", "No Docker engine answers"),
+    ("auto", False, None, True, "EngineUnavailable", "No Docker engine answers"),
+    ("live", False, "01", True, "EngineUnavailable", "No Docker engine answers"),
+    ("record", True, None, False, "BadInput", "Recording needs the notebook"),
+    ("replay", False, None, False, "BadInput", "Replay needs the notebook"),
+])
+def test_mode_choice_names_what_is_missing(asked, answers, notebook, recorded, error, words):
+    from helpers import errors
+    from helpers.lab import choose_mode
+    with pytest.raises(getattr(errors, error), match=words):
+        choose_mode(asked, answers, notebook, recorded)

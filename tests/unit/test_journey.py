@@ -9,7 +9,7 @@ from helpers.build import join_layers, parse_build_stream
 from helpers.errors import BadInput
 from helpers.journey import check_guess, journey
 from helpers.layers import parse_history
-from helpers.registry import join_manifest, parse_push_stream
+from helpers.push import join_manifest, parse_push_stream
 from tests.conftest import load
 
 

@@ -6,7 +6,7 @@ import requests
 
 from helpers.engine import Engine
 from helpers.errors import CredentialsRejected, EngineUnavailable, PushFailed, RegistryUnavailable
-from helpers.registry import join_manifest, parse_push_stream
+from helpers.push import join_manifest, parse_push_stream
 from tests.conftest import load, recorded
 
 PUSHES = [n for n in recorded("push_") if n != "push_missing_tag"]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import requests
 
 from helpers import errors
 from helpers.recording import RECORDINGS, RecordingEngine, ReplayEngine, _key, read, recording_path
@@ -82,11 +81,11 @@ def test_replay_answers_in_recorded_order_and_repeats_the_last():
 
 
 def test_replay_raises_what_was_raised():
-    engine = replay([{"call": ("http_get", ("http://127.0.0.1:5001/",), {"timeout": 1}), "raise": "ConnectionError",
-                      "message": "refused", "problem": "refused"},
+    engine = replay([{"call": ("http_get", ("http://127.0.0.1:5001/",), {"timeout": 1}), "raise": "NotAnswering",
+                      "message": "Nothing answers", "attributes": {"problem": "Nothing answers"}},
                      {"call": ("inspect_image", ("x:v1",), {}), "raise": "ImageMissing",
-                      "message": "no x:v1\n  What to do: build it", "problem": "no x:v1"}])
-    with pytest.raises(requests.ConnectionError):
+                      "message": "no x:v1\n  What to do: build it", "attributes": {"problem": "no x:v1"}}])
+    with pytest.raises(errors.NotAnswering):
         engine.http_get("http://127.0.0.1:5001/", timeout=1)
     with pytest.raises(errors.ImageMissing, match="What to do"):
         engine.inspect_image("x:v1")

@@ -1,15 +1,21 @@
-"""Pushes: the engine's push stream parsed into one row per layer, with sizes from the registry."""
+"""Pushes: the engine's push stream parsed into one row per layer, with sizes from the registry's manifest."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .engine import Event
-from .errors import CredentialsRejected, PushFailed, RegistryUnavailable
+from .boundary import Event
+from .errors import CredentialsRejected, PushFailed, RegistryUnavailable, classify
 from .report import FrameReport
 
 OUTCOMES = {"Pushed": "pushed", "Layer already exists": "exists"}
-_MOUNTED = "Mounted from "
+"""The push stream's status of a layer when it is done, and the lab's word for it (besides mounted)."""
+MOUNTED = "Mounted from "
+
+
+def outcome_of(status: str) -> str | None:
+    """``pushed``, ``exists`` or ``mounted`` for a layer's final status in the push stream, else None."""
+    return OUTCOMES.get(status) or ("mounted" if status.startswith(MOUNTED) else None)
 
 
 @dataclass
@@ -73,11 +79,12 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
         end = t
         if "error" in chunk or "errorDetail" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
-            if "connection refused" in message or "no such host" in message:
+            kind = classify(message)
+            if kind == "unreachable":
                 raise RegistryUnavailable(f"The registry for {repository} does not answer: {message.strip()}")
-            if any(w in message for w in ("basic auth credentials", "unauthorized", "authentication required")):
+            if kind == "credentials":
                 raise CredentialsRejected(f"The registry wants a login to push {repository}: {message.strip()}")
-            if "denied" in message:
+            if kind == "denied":
                 raise PushFailed(f"The registry denied the push of {repository}:{tag}: {message.strip()}",
                                  "Push to a repository of your own (for Docker Hub: <your Docker ID>/name).")
             raise PushFailed(f"The push of {repository}:{tag} failed: {message.strip()}")
@@ -87,10 +94,9 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
             continue
         if layer not in order:
             order.append(layer)
-        if status in OUTCOMES:
-            outcome[layer] = PushedLayer(layer, OUTCOMES[status])
-        elif status.startswith(_MOUNTED):
-            outcome[layer] = PushedLayer(layer, "mounted", mounted_from=status[len(_MOUNTED):])
+        done = outcome_of(status)
+        if done:
+            outcome[layer] = PushedLayer(layer, done, mounted_from=status[len(MOUNTED):] if done == "mounted" else None)
     missing = [layer for layer in order if layer not in outcome]
     if missing:
         raise PushFailed(f"The push of {repository}:{tag} ended without an outcome for layers {missing}.")

@@ -1,0 +1,156 @@
+"""The docker CLI runner (a boundary module): which CLI here builds with BuildKit, and its progress streamed raw.
+
+`helpers.buildkit` parses what `cli_build` yields; the engine's `build_cli` call is this function,
+so the stream is recorded and replayed like every other engine answer.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .boundary import Event
+from .errors import BuilderUnavailable
+from .settings import LAB_BUILDX
+
+_BUILDX_VERSION = re.compile(r"buildx v?(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class BuildCli:
+    """A command that starts a BuildKit build, the progress format it prints, and what it adds to the environment."""
+
+    argv: tuple[str, ...]
+    progress: str
+    """``rawjson`` (buildx 0.13 and newer) or ``plain``."""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _probe(*argv: str) -> str | None:
+    """The standard output of a quick command, or None when it fails."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@functools.cache
+def _buildx_progress(*argv: str) -> str | None:
+    """The progress format of the buildx that ``argv`` (its ``version`` command) asks, or None when it fails."""
+    version = _BUILDX_VERSION.search(_probe(*argv) or "")
+    if version is None:
+        return None
+    return "rawjson" if (int(version[1]), int(version[2])) >= (0, 13) else "plain"
+
+
+def _clis() -> list[str]:
+    """Each docker CLI on PATH, in PATH order, once."""
+    found = [os.path.realpath(Path(d) / "docker") for d in os.get_exec_path()]
+    return [cli for cli in dict.fromkeys(found) if os.access(cli, os.X_OK)]
+
+
+@functools.cache
+def build_clis() -> tuple[BuildCli, ...]:
+    """Every command here that starts a BuildKit build, best first.
+
+    A docker CLI on PATH whose buildx plugin works (``buildx build --load``); the lab's own buildx
+    (`LAB_BUILDX`, run standalone with its state under ``.lab/buildx``); a CLI older than 23
+    (``/usr/bin/docker`` first, then each one on PATH), whose ``docker build`` uses BuildKit when
+    ``DOCKER_BUILDKIT=1`` (`cli_build` sets it) and prints plain progress only. A buildx from 0.13 on
+    prints ``rawjson`` progress; an older one, plain.
+    """
+    found = [BuildCli((cli, "buildx", "build", "--load"), progress)
+             for cli in _clis() if (progress := _buildx_progress(cli, "buildx", "version"))]
+    if os.access(LAB_BUILDX, os.X_OK) and (progress := _buildx_progress(str(LAB_BUILDX), "version")):
+        found.append(BuildCli((str(LAB_BUILDX), "build", "--load"), progress,
+                              {"BUILDX_CONFIG": str(LAB_BUILDX.parent / "config")}))
+    for cli in dict.fromkeys([os.path.realpath("/usr/bin/docker"), *_clis()]):
+        version = re.search(r"version (\d+)\.", _probe(cli, "--version") or "")
+        if version and int(version[1]) < 23:
+            found.append(BuildCli((cli, "build"), "plain"))
+    return tuple(found)
+
+
+def find_cli() -> BuildCli | None:
+    """The best of `build_clis`, or None when no docker CLI here builds with BuildKit."""
+    return next(iter(build_clis()), None)
+
+
+def docker_build_uses_buildkit() -> bool:
+    """Whether `docker build` here builds with BuildKit: as ``DOCKER_BUILDKIT`` says when it is set, else
+    when the docker CLI first on PATH has the buildx plugin (the lab's own buildx is no plugin: it does not count)."""
+    choice = os.environ.get("DOCKER_BUILDKIT")
+    if choice is not None:
+        return choice.lower() in ("1", "t", "true")
+    cli = shutil.which("docker")
+    return cli is not None and _buildx_progress(os.path.realpath(cli), "buildx", "version") is not None
+
+
+def _chunks(lines: Iterable[str]) -> Iterator[dict]:
+    """``{"json": object}`` for each JSON object among ``lines`` (rawjson prints them over many lines),
+    ``{"line": text}`` for each other line."""
+    pending: list[str] = []
+    for line in lines:
+        if not pending and not line.startswith("{"):
+            yield {"line": line.rstrip("\n")}
+            continue
+        pending.append(line)
+        if line.rstrip().endswith("}"):
+            try:
+                obj = json.loads("".join(pending))
+            except ValueError:
+                continue
+            pending = []
+            yield {"json": obj}
+    for line in pending:  # an object cut short
+        yield {"line": line.rstrip("\n")}
+
+
+def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile", nocache: bool = False,
+              args: dict[str, str] | None = None, docker: BuildCli | None = None) -> Iterator[Event]:
+    """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress.
+
+    Args:
+        path: the build context (a folder).
+        tag: the name the image gets.
+        labels: labels set on the image (BuildKit sets them in its config, with no build step).
+        dockerfile: the Dockerfile's name inside ``path``.
+        nocache: build every step again (``--no-cache``).
+        args: build-arg values (``--build-arg``).
+        docker: the command that starts a BuildKit build; `find_cli` when None.
+
+    Yields:
+        ``(seconds, {"json": object})`` for each object of rawjson progress, ``(seconds, {"line": text})``
+        for each other line the CLI printed (both print progress on stderr, merged into stdout here),
+        then ``(seconds, {"exit": returncode})``: the raw payload of this path, as recorded.
+
+    Raises:
+        BuilderUnavailable: no docker CLI here builds with BuildKit.
+    """
+    cli = docker or find_cli()
+    if cli is None:
+        raise BuilderUnavailable("No docker CLI here builds with BuildKit: it needs the buildx plugin, or a CLI "
+                                 "older than 23.")
+    options = [*(("--label", f"{key}={value}") for key, value in labels.items()),
+               *(("--build-arg", f"{key}={value}") for key, value in (args or {}).items())]
+    argv = [*cli.argv, f"--progress={cli.progress}", "--file", str(Path(path) / dockerfile), "--tag", tag,
+            *(arg for option in options for arg in option), *(["--no-cache"] if nocache else []), str(path)]
+    start = time.monotonic()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
+                          env={**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}) as proc:
+        try:
+            for chunk in _chunks(proc.stdout):
+                yield round(time.monotonic() - start, 4), chunk
+        except GeneratorExit:
+            proc.kill()
+            raise
+        code = proc.wait()
+    yield round(time.monotonic() - start, 4), {"exit": code}

@@ -1,0 +1,193 @@
+"""The Dockerfile as Docker reads it: instructions, stages and their bases, ARG and ENV substitution.
+
+Both builders' planners (`helpers.cache` for the classic builder, `helpers.buildkit_cache` and
+`helpers.buildkit` for BuildKit) read Dockerfiles only through this module, so a rule of Docker's
+parser changes here once. The rules follow moby/buildkit's ``frontend/dockerfile`` parser and its
+shell lexer (``shell/lex.go``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXPANDED = frozenset({"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+                      "ARG"})
+"""Instructions whose arguments Docker expands ``$VAR`` in (RUN, CMD and ENTRYPOINT leave that to the shell)."""
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+?])(?P<word>[^}]*))?\}"
+                       r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction: its keyword, its arguments as written, and its text as the classic builder prints it."""
+
+    keyword: str
+    """Upper case: ``FROM``, ``RUN``, ``COPY`` ..."""
+    rest: str
+    """Everything after the keyword, continuation lines joined, outer white space removed."""
+    text: str
+
+    @property
+    def flags(self) -> dict[str, str]:
+        """Its leading ``--name=value`` options (``--from``, ``--chown``, ``--chmod``, ``--platform`` ...)."""
+        return dict(_flag(word) for word in _leading_flags(self.rest))
+
+    @property
+    def words(self) -> list[str]:
+        """Its arguments after the options, split on white space (a JSON array's items, for the exec form)."""
+        return self.rest.split()[len(_leading_flags(self.rest)):]
+
+
+@dataclass
+class Stage:
+    """One ``FROM`` and the instructions after it, up to the next ``FROM``."""
+
+    index: int
+    name: str
+    """The ``AS`` name, lower case, or the index as text, as ``COPY --from`` may name it."""
+    base: str
+    """The image (or earlier stage) it starts from, with ARGs declared before the first FROM expanded."""
+    instructions: list[Instruction] = field(default_factory=list)
+
+    @property
+    def from_stage(self) -> bool:
+        """Whether it starts from an earlier stage of the same Dockerfile, not from an image."""
+        return self.base.lower() in self.earlier
+
+    earlier: tuple[str, ...] = ()
+    """The names of the stages before it."""
+
+
+def _leading_flags(rest: str) -> list[str]:
+    flags = []
+    for word in rest.split():
+        if not word.startswith("--"):
+            break
+        flags.append(word)
+    return flags
+
+
+def _flag(word: str) -> tuple[str, str]:
+    name, _, value = word[2:].partition("=")
+    return name, value
+
+
+def instructions(dockerfile: str) -> list[str]:
+    """The Dockerfile's instructions as the classic builder prints them: comments dropped, ``\\`` lines joined."""
+    found, pending = [], ""
+    for line in dockerfile.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1]
+            continue
+        found.append((pending + line).strip())
+        pending = ""
+    return found + ([pending.strip()] if pending.strip() else [])
+
+
+def keyword(instruction: str) -> str:
+    """The upper-case keyword of an instruction's text (``""`` for an empty one)."""
+    return instruction.split(None, 1)[0].upper() if instruction.strip() else ""
+
+
+def rest(instruction: str) -> str:
+    """An instruction's text after its keyword."""
+    parts = instruction.strip().split(None, 1)
+    return parts[1].strip() if len(parts) == 2 else ""
+
+
+def parse(dockerfile: str) -> list[Instruction]:
+    """Every instruction of a Dockerfile, in order."""
+    return [Instruction(keyword(text), rest(text), text) for text in instructions(dockerfile)]
+
+
+def single_file(arguments: str, context: Path) -> str | None:
+    """The source of a COPY/ADD of one plain file of the context (``COPY app.py /app.py``), else None."""
+    parts = arguments.split()
+    if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
+        return None
+    return parts[0]
+
+
+def expand(word: str, env: dict[str, str | None]) -> str:
+    """``word`` with ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR:+alternative}`` (and their forms
+    without ``:``) replaced from ``env``, as Docker's lexer does; ``\\$`` stays a literal ``$``, and
+    nothing is expanded inside single quotes. A variable that is unset (or declared without a value)
+    expands to nothing.
+    """
+    out, i = [], 0
+    quoted = False
+    while i < len(word):
+        char = word[i]
+        if char == "\\" and i + 1 < len(word) and not quoted:
+            out.append(word[i:i + 2])
+            i += 2
+            continue
+        if char == "'":
+            quoted = not quoted
+        if char == "$" and not quoted and (m := _VARIABLE.match(word, i)):
+            out.append(_value(m, env))
+            i = m.end()
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _value(m: re.Match, env: dict[str, str | None]) -> str:
+    name = m["braced"] or m["bare"]
+    value, op, word = env.get(name), m["op"], m["word"] or ""
+    present = value is not None and (value != "" or not (op or "").startswith(":"))
+    if op in (":-", "-"):
+        return value if present else word
+    if op in (":+", "+"):
+        return word if present else ""
+    return value or ""
+
+
+def declare(rest: str, into: dict[str, str | None], values: dict[str, str] | None = None) -> None:
+    """Add the names an ``ARG`` line declares to ``into``: the build-arg value if one is given, else its
+    default (expanded from what is declared so far), else None."""
+    for word in rest.split():
+        name, has_default, default = word.partition("=")
+        if values and name in values:
+            into[name] = values[name]
+        else:
+            into[name] = expand(default, into) if has_default else into.get(name)
+
+
+def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
+    """The Dockerfile's stages; ARGs before the first FROM (with ``args`` overriding their defaults)
+    are expanded in each FROM, as Docker does, and are the only ones a FROM sees."""
+    meta: dict[str, str | None] = {}
+    found: list[Stage] = []
+    for instruction in parse(dockerfile):
+        if instruction.keyword == "FROM":
+            words = instruction.words
+            name = words[2].lower() if len(words) > 2 and words[1].upper() == "AS" else str(len(found))
+            base = expand(words[0], meta) if words else ""
+            found.append(Stage(len(found), name, base, [instruction], tuple(s.name for s in found)))
+        elif not found:
+            if instruction.keyword == "ARG":
+                declare(instruction.rest, meta, args)
+        else:
+            found[-1].instructions.append(instruction)
+    return found
+
+
+def preamble(dockerfile: str) -> list[Instruction]:
+    """The instructions before the first FROM (ARGs that FROM lines may use)."""
+    found = []
+    for instruction in parse(dockerfile):
+        if instruction.keyword == "FROM":
+            break
+        found.append(instruction)
+    return found
+
+
+def base_image(dockerfile: str, args: dict[str, str] | None = None) -> str:
+    """The image the first stage starts ``FROM``."""
+    found = stages(dockerfile, args)
+    return found[0].base if found else ""

@@ -1,0 +1,66 @@
+"""Docker's Dockerfile rules, read once for both builders: instructions, stages, bases, substitution."""
+from __future__ import annotations
+
+import pytest
+
+from helpers import dockerfile as docker_file
+
+MULTI = """\
+ARG PY=3.11
+ARG TAG=${PY}-slim
+FROM python:${TAG} AS build
+RUN pip wheel -w /w flask
+FROM --platform=linux/amd64 build AS test
+RUN true
+FROM python:$TAG
+COPY --from=build /w /w
+"""
+
+
+@pytest.mark.parametrize("word, env, expanded", [
+    ("$A", {"A": "1"}, "1"),
+    ("${A}x", {"A": "1"}, "1x"),
+    ("${A:-d}", {}, "d"),
+    ("${A:-d}", {"A": ""}, "d"),
+    ("${A-d}", {"A": ""}, ""),
+    ("${A:+yes}", {"A": "1"}, "yes"),
+    ("${A:+yes}", {}, ""),
+    ("${A+yes}", {"A": ""}, "yes"),
+    ("\\$A", {"A": "1"}, "\\$A"),
+    ("'$A'", {"A": "1"}, "'$A'"),
+    ("$UNSET.", {}, "."),
+    ("a$", {}, "a$"),
+])
+def test_substitution_follows_dockers_lexer(word, env, expanded):
+    assert docker_file.expand(word, env) == expanded
+
+
+def test_stages_names_bases_and_args_before_the_first_from():
+    stages = docker_file.stages(MULTI)
+    assert [(s.index, s.name, s.base, s.from_stage) for s in stages] == [
+        (0, "build", "python:3.11-slim", False), (1, "test", "build", True), (2, "2", "python:3.11-slim", False)]
+    assert [i.keyword for i in stages[2].instructions] == ["FROM", "COPY"]
+    assert stages[2].instructions[1].flags == {"from": "build"} and stages[2].instructions[1].words == ["/w", "/w"]
+    assert [i.text for i in docker_file.preamble(MULTI)] == ["ARG PY=3.11", "ARG TAG=${PY}-slim"]
+
+
+def test_a_build_arg_overrides_the_default_a_from_sees():
+    assert docker_file.base_image(MULTI) == "python:3.11-slim"
+    assert docker_file.base_image(MULTI, {"PY": "3.12"}) == "python:3.12-slim"
+    assert docker_file.base_image(MULTI, {"TAG": "3.13-alpine"}) == "python:3.13-alpine"
+
+
+def test_declare_keeps_defaults_build_args_and_several_names_on_one_line():
+    declared: dict = {}
+    docker_file.declare("A=1 B", declared)
+    docker_file.declare("C=${A}2", declared, {"B": "x"})
+    assert declared == {"A": "1", "B": None, "C": "12"}
+
+
+def test_keyword_rest_and_single_file_sources(tmp_path):
+    (tmp_path / "app.py").write_text("x")
+    (tmp_path / "src").mkdir()
+    assert docker_file.keyword("  copy app.py /app.py") == "COPY" and docker_file.rest("RUN\tls  -l") == "ls  -l"
+    assert docker_file.single_file("app.py /app.py", tmp_path) == "app.py"
+    assert docker_file.single_file("src /src", tmp_path) is None
+    assert docker_file.single_file("--chown=1 app.py /app.py", tmp_path) is None
