@@ -5,7 +5,7 @@
 #   make record re-run every notebook live with each builder, storing the classic run's outputs and
 #               both runs' recordings for replay
 #   make bench  set everything up and time the helpers against the docker CLI (benchmarks/README.md)
-#   make clean  remove what the lab created on the engine (by its label) and the virtualenv
+#   make clean  remove what the lab created on the engine (by its label) and in its registry, and the virtualenv
 
 PYTHON ?= python3
 VENV   := .venv
@@ -45,10 +45,12 @@ record: export LAYER_LAB_PROGRESS = 0
 test: venv up
 	$(VENV)/bin/ruff check .
 	sh scripts/install_browser.sh
+	$(PY) -m tests.leftovers snapshot
 	$(CLASSIC) $(PY) -m pytest $(NBVAL) tests notebooks $(PYTEST_ARGS)
 	$(CLASSIC) $(NO_ENGINE) $(PY) -m pytest $(NBVAL) notebooks -p no:cacheprovider $(PYTEST_ARGS)
 	$(BUILDKIT) $(PY) -m pytest $(NBVAL_LAX) notebooks $(PYTEST_ARGS)
 	$(BUILDKIT) $(NO_ENGINE) $(PY) -m pytest $(NBVAL_LAX) notebooks $(PYTEST_ARGS)
+	$(PY) -m tests.leftovers check
 
 record: venv up
 	$(PY) scripts/notebook_chrome.py
@@ -62,4 +64,5 @@ bench: venv up
 
 clean:
 	-$(PY) -c "import helpers; print(helpers.connect().cleanup(all_workspaces=True))"
+	-$(PYTHON) scripts/lab_up.py --gc-only
 	rm -rf $(VENV)

@@ -8,6 +8,7 @@ import io
 import os
 import platform
 import pstats
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,9 +26,10 @@ from helpers.charts import cache_hits
 from helpers.cli import find_cli
 from helpers.engine import Engine
 from helpers.lab import LABEL, Lab
-from helpers.settings import Settings, load
+from helpers.settings import REGISTRY_CONFIG, Settings, load
 from helpers.workspace import Workspace
-from tests.throwaway import CONFIG, _wait, free_port
+from tests import room
+from tests.throwaway import _wait, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_ENV = {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -68,7 +70,7 @@ def throwaway_registry_with_storage() -> Iterator[tuple[str, Path]]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="layer-lab-registry-") as home:
         config = Path(home) / "config.yml"
-        config.write_text(CONFIG.format(root=Path(home) / "data", port=port))
+        config.write_text(REGISTRY_CONFIG.format(root=Path(home) / "data", port=port))
         proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
@@ -283,6 +285,33 @@ def bench_notebooks(runs: int = 2) -> None:
             not failed and median(t) < target)
 
 
+def bench_room(learners: int = 8, busy: float = 0.7, headroom: float = 0.8) -> None:
+    """9: one learner alone, then ``learners`` at once on one engine and registry (`tests.room`): wall time,
+    CPU-seconds, peak memory and disk per learner, and from them the learners one machine serves in an hour."""
+    with tempfile.TemporaryDirectory(prefix="layer-lab-room-") as folder:
+        alone = room.run(1, Path(folder), 600)
+        crowd = room.run(learners, Path(folder), 900)
+    for ran in (alone, crowd):
+        who = f"{ran.learners} learner{'s at once' if ran.learners > 1 else ' alone'}"
+        row("9", f"{who}: notebooks 01-04 live, wall time ({len(ran.failed)} failed)", f"{ran.seconds:.0f} s",
+            "no failed cell", not ran.failed)
+        row("9", f"{who}: machine CPU per learner", f"{ran.cpu_seconds / ran.learners:.0f} CPU-s")
+        row("9", f"{who}: peak memory per learner", f"{ran.peak_memory / ran.learners / 2**20:.0f} MiB")
+        row("9", f"{who}: peak disk per learner", f"{ran.peak_disk / ran.learners / 2**20:.0f} MiB")
+    row("9", f"{learners} at once against alone: wall time", f"{crowd.seconds / alone.seconds:.1f}x")
+    cores, memory = os.cpu_count() or 1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    per_learner = {"cpu": crowd.cpu_seconds / learners, "memory": crowd.peak_memory / learners,
+                   "disk": max(crowd.peak_disk / learners, 1)}
+    limits = {"CPU": cores * 3600 * busy / per_learner["cpu"],
+              "memory": memory * headroom / per_learner["memory"],
+              "disk": shutil.disk_usage(room.DOCKER_ROOT).free * headroom / per_learner["disk"]}
+    bound = min(limits, key=limits.get)
+    row("9", f"learners per 60-minute workshop here ({cores} cores, {memory / 2**30:.0f} GiB; bound by {bound})",
+        f"{int(limits[bound])}")
+    for name, value in limits.items():
+        row("9", f"  if bound by {name} only", f"{int(value)}")
+
+
 def synthetic_stream(steps: int, rebuilt_from: int) -> list[tuple[float, dict]]:
     """A classic-builder stream shaped like the real ones: FROM, RUN steps, cached before ``rebuilt_from``."""
     chunks = []
@@ -403,6 +432,7 @@ def main() -> int:
         bench_push(config.base_image, root)
         bench_import()
         bench_notebooks()
+        bench_room()
         with scratch_lab(engine, config, root) as lab:
             bench_profiles(lab, bench_scale(lab))
     print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('FAIL')} FAIL, {verdicts.count('info')} info")

@@ -5,12 +5,15 @@ so the stream is recorded and replayed like every other engine answer.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +24,25 @@ from .errors import BuilderUnavailable
 from .settings import LAB_BUILDX
 
 _BUILDX_VERSION = re.compile(r"buildx v?(\d+)\.(\d+)")
+BUILDKIT_LOCK = Path(tempfile.gettempdir()) / "layer-lab-buildkit.lock"
+"""Held by each BuildKit build of the lab on this machine, so no two run at once (see `one_build_at_a_time`)."""
+
+
+@contextlib.contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    """Hold the machine-wide BuildKit lock of the lab's builds, whichever user runs them.
+
+    Docker 20.10's BuildKit panics, taking the whole engine down, when parallel builds ask for the same
+    steps and some use ``--no-cache`` ("failed to get edge", moby/moby#42414): exactly a room of learners
+    running the same notebook. Builds take a second or two, so waiting is cheap. The lock is a file
+    anyone may open; ``flock`` needs no write permission.
+    """
+    fd = os.open(BUILDKIT_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -116,7 +138,8 @@ def _chunks(lines: Iterable[str]) -> Iterator[dict]:
 
 def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile", nocache: bool = False,
               args: dict[str, str] | None = None, docker: BuildCli | None = None) -> Iterator[Event]:
-    """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress.
+    """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress; the lab's
+    BuildKit builds on one machine run one at a time (`one_build_at_a_time`).
 
     Args:
         path: the build context (a folder).
@@ -143,14 +166,15 @@ def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Do
                *(("--build-arg", f"{key}={value}") for key, value in (args or {}).items())]
     argv = [*cli.argv, f"--progress={cli.progress}", "--file", str(Path(path) / dockerfile), "--tag", tag,
             *(arg for option in options for arg in option), *(["--no-cache"] if nocache else []), str(path)]
-    start = time.monotonic()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
-                          env={**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}) as proc:
-        try:
-            for chunk in _chunks(proc.stdout):
-                yield round(time.monotonic() - start, 4), chunk
-        except GeneratorExit:
-            proc.kill()
-            raise
-        code = proc.wait()
-    yield round(time.monotonic() - start, 4), {"exit": code}
+    with one_build_at_a_time():
+        start = time.monotonic()  # the build's own time, not the wait for another lab's build
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8",
+                              errors="replace", env={**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}) as proc:
+            try:
+                for chunk in _chunks(proc.stdout):
+                    yield round(time.monotonic() - start, 4), chunk
+            except GeneratorExit:
+                proc.kill()
+                raise
+            code = proc.wait()
+        yield round(time.monotonic() - start, 4), {"exit": code}

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 
 from .boundary import EngineLike
-from .errors import ContainerFailed, NotAnswering
+from .errors import ContainerFailed, NotAnswering, PortBusy
 from .report import FrameReport
 
 APP_PORT = "5000/tcp"
@@ -34,7 +34,8 @@ class App:
 def start(engine: EngineLike, image: str, labels: dict[str, str], port: int = 5001, wait: float = 30.0) -> App:
     """Run ``image`` detached, mapping its port 5000 to ``port`` on 127.0.0.1, and wait until it answers.
 
-    If ``port`` is busy, the engine picks a free one and the app's ``note`` says so.
+    If ``port`` is busy, the engine picks a free one and the app's ``note`` says so; likewise when
+    another program (another learner's container) takes ``port`` between the check and the start.
 
     Raises:
         ContainerFailed: the container exited, or did not answer HTTP within ``wait`` seconds.
@@ -44,7 +45,12 @@ def start(engine: EngineLike, image: str, labels: dict[str, str], port: int = 50
         binding, note = ("127.0.0.1", port), f"host port {port} -> container port 5000"
     else:
         binding, note = ("127.0.0.1", None), f"host port {port} was busy, so Docker picked a free one"
-    cid = engine.run(image, labels, ports={APP_PORT: binding})
+    try:
+        cid = engine.run(image, labels, ports={APP_PORT: binding})
+    except PortBusy:  # taken since the check, by another program: let Docker pick
+        binding = ("127.0.0.1", None)
+        note = f"host port {port} was taken as the app started, so Docker picked a free one"
+        cid = engine.run(image, labels, ports={APP_PORT: binding})
     info = engine.inspect_container(cid)
     mapped = (info["NetworkSettings"]["Ports"] or {}).get(APP_PORT)
     if not mapped:  # the container has already exited, and its ports went with it

@@ -32,12 +32,13 @@ from .errors import (
     ImageMissing,
     LabError,
     NotAnswering,
+    PortBusy,
     RegistryUnavailable,
     classify,
     parse_error_detail,
 )
 from .export import read_export
-from .settings import registry_host
+from .settings import on_loopback, registry_host
 
 MIN_API = (1, 41)
 """Docker Engine 20.10's API, the oldest the lab is tested on."""
@@ -58,8 +59,11 @@ def translated(action: str) -> Iterator[None]:
     except docker.errors.ImageNotFound as e:
         raise ImageMissing(f"While trying to {action}: {e.explanation}") from e
     except docker.errors.APIError as e:
-        if classify(str(e.explanation)) == "dockerfile":
+        kind = classify(str(e.explanation))
+        if kind == "dockerfile":
             raise BadDockerfile(f"The Dockerfile does not parse: {parse_error_detail(e.explanation)}.") from e
+        if kind == "port":
+            raise PortBusy(f"The engine could not {action}: {e.explanation}") from e
         raise EngineRefused(f"The engine refused to {action}: {e.explanation or e}") from e
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
         raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e
@@ -223,28 +227,65 @@ class Engine:
         host = registry_host(self.registry)
         if host in ("docker.io", "index.docker.io"):
             return "https://registry-1.docker.io"
-        local = host.startswith(("localhost", "127.")) or host == "[::1]" or host.startswith("[::1]:")
-        return f"{'http' if local else 'https'}://{host}"
+        return f"{'http' if on_loopback(self.registry) else 'https'}://{host}"
 
     def manifest(self, repository: str, tag: str) -> dict:
         """The registry's manifest for ``repository:tag`` (``repository`` without the registry host).
 
         Registries that want a token (Docker Hub) get one with the credentials of `docker login`.
         """
-        url = f"{self.registry_url}/v2/{repository}/manifests/{tag}"
+        r = self._registry("GET", f"{repository}/manifests/{tag}", f"give the manifest of {repository}:{tag}")
+        return r.json()
+
+    def delete_manifest(self, repository: str, tag: str) -> bool:
+        """Delete the manifest ``repository:tag`` points at (and so every tag of it); False if there is none.
+
+        Raises:
+            RegistryUnavailable: the registry does not answer, or does not allow deletes.
+        """
+        r = self._registry("HEAD", f"{repository}/manifests/{tag}", f"find {repository}:{tag}", missing_ok=True)
+        if r.status_code == 404:
+            return False
+        digest = r.headers["Docker-Content-Digest"]
+        self._registry("DELETE", f"{repository}/manifests/{digest}", f"delete {repository}:{tag}", missing_ok=True)
+        return True
+
+    def catalog(self) -> list[str]:
+        """The repositories the registry holds (some may hold no tag any more), a page of 1000 at a time."""
+        found: list[str] = []
+        while True:
+            after = f"&last={found[-1]}" if found else ""
+            page = self._registry("GET", f"_catalog?n=1000{after}", "list its repositories").json()
+            found += page.get("repositories") or []
+            if len(page.get("repositories") or []) < 1000:
+                return found
+
+    def tags(self, repository: str) -> list[str]:
+        """The tags of ``repository``; none for a repository the registry does not hold."""
+        r = self._registry("GET", f"{repository}/tags/list", f"list the tags of {repository}", missing_ok=True)
+        return (r.json().get("tags") or []) if r.status_code != 404 else []
+
+    def _registry(self, method: str, path: str, action: str, missing_ok: bool = False) -> requests.Response:
+        """One registry API request (``/v2/<path>``); registries that want a token (Docker Hub) get one with
+        the credentials of `docker login`."""
+        url, accept = f"{self.registry_url}/v2/{path}", {"Accept": MANIFEST_TYPES}
         try:
-            r = requests.get(url, headers={"Accept": MANIFEST_TYPES}, timeout=10)
+            r = requests.request(method, url, headers=accept, timeout=10)
             challenge = r.headers.get("WWW-Authenticate", "")
             if r.status_code == 401 and challenge.startswith("Bearer"):
-                headers = {"Accept": MANIFEST_TYPES, "Authorization": f"Bearer {self._token(r)}"}
-                r = requests.get(url, headers=headers, timeout=10)
+                r = requests.request(method, url, headers={**accept, "Authorization": f"Bearer {self._token(r)}"},
+                                     timeout=10)
             elif r.status_code == 401 and challenge.startswith("Basic"):
-                r = requests.get(url, headers={"Accept": MANIFEST_TYPES}, auth=self._login(), timeout=10)
-            r.raise_for_status()
+                r = requests.request(method, url, headers=accept, auth=self._login(), timeout=10)
+            if r.status_code == 405:
+                raise RegistryUnavailable(f"The registry at {self.registry} refused to {action}: it does not "
+                                          "allow that here.", "Run `make up`: the registry it starts allows deletes.")
+            if not (missing_ok and r.status_code == 404):
+                r.raise_for_status()
         except requests.RequestException as e:
-            raise RegistryUnavailable(f"The registry at {self.registry} did not give the manifest of "
-                                      f"{repository}:{tag} ({e.__class__.__name__}).") from e
-        return r.json()
+            raise RegistryUnavailable(f"The registry at {self.registry} did not {action} "
+                                      f"({e.__class__.__name__}).") from e
+        return r
 
     def login(self, username: str, password: str) -> None:
         """Log in to the registry, as `docker login` does; the password is kept by the SDK only.
@@ -281,10 +322,21 @@ class Engine:
     # -- containers --------------------------------------------------------------------------
     def run(self, image: str, labels: dict[str, str], ports: dict[str, Any] | None = None,
             command: list[str] | None = None) -> str:
-        """Start a detached container and return its id. Never privileged, no host mounts."""
+        """Start a detached container and return its id. Never privileged, no host mounts.
+
+        A container that was made but could not start (its host port was taken meanwhile) is removed.
+
+        Raises:
+            PortBusy: a host port in ``ports`` was taken when the container started.
+        """
         with translated(f"start a container from {image}"):
-            return self.client.containers.run(image, command=command, detach=True, labels=labels,
-                                               ports=ports or {}).id
+            container = self.client.containers.create(image, command=command, labels=labels, ports=ports or {})
+            try:
+                container.start()
+            except docker.errors.APIError:
+                container.remove(force=True)
+                raise
+            return container.id
 
     def inspect_container(self, cid: str, size: bool = False) -> dict:
         with translated("inspect a container"):

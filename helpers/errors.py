@@ -3,6 +3,7 @@ from __future__ import annotations
 
 _KINDS = (
     ("dockerfile", ("dockerfile parse error",)),
+    ("port", ("port is already allocated", "address already in use")),
     ("unreachable", ("connection refused", "no such host")),
     ("credentials", ("basic auth credentials", "unauthorized", "authentication required")),
     ("denied", ("denied",)),
@@ -11,8 +12,8 @@ _KINDS = (
 
 def classify(text: str) -> str | None:
     """What an engine's error text is about, the one place the lab reads such text: ``dockerfile`` (it does
-    not parse), ``unreachable`` (the registry), ``credentials`` (a login is wanted), ``denied`` (no right
-    to push there), or None."""
+    not parse), ``port`` (a host port is taken), ``unreachable`` (the registry), ``credentials`` (a login
+    is wanted), ``denied`` (no right to push there), or None."""
     lowered = text.lower()
     return next((kind for kind, words in _KINDS if any(w in lowered for w in words)), None)
 
@@ -66,6 +67,12 @@ class NotAnswering(LabError):
     """Nothing answers HTTP at an address: the app has not started yet, or has stopped."""
 
     fix = "Start the app with lab.run(image) and use the App it returns."
+
+
+class PortBusy(LabError):
+    """A host port the lab asked the engine to publish was taken (by another learner, just before)."""
+
+    fix = "Run the cell again, or pass another port: lab.run(image, port=5050)."
 
 
 class RegistryUnavailable(LabError):

@@ -1,6 +1,7 @@
 """The one object a notebook talks to: a connected engine, a registry, a base image and a workspace."""
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import re
@@ -23,6 +24,8 @@ from .workspace import Workspace, lab_dockerfile
 __all__ = ["CONTAINER_LABEL", "LABEL", "Cleaned", "Lab", "choose_mode", "connect", "docker_build_builder"]
 
 APP_IMAGE = "python-hello-world"
+WORKSPACE_REPOSITORY = re.compile(r"^lab-[0-9a-f]{6}/")
+"""A repository the lab pushed, in its workspace's namespace."""
 CACHE_SOURCES = 12
 """How many of the lab's latest builds a build may reuse steps of (each one brings its whole chain)."""
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -58,6 +61,10 @@ class Lab:
         self.builder = _check_builder(builder)
         self.built: list[str] = []
         """Ids of the images this lab's classic builds made, oldest first: its own build cache."""
+        self.made: set[str] = set()
+        """Short ids of every step image this lab's classic builds made (an unused stage's too: it carries no label)."""
+        self.pushed: list[tuple[str, str]] = []
+        """``(repository, tag)`` of each push to the lab's own registry, for cleanup to delete."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
 
@@ -185,6 +192,7 @@ class Lab:
                                                   args, sources), image)
         report = parse_build_stream(image, events)
         self.built.append(report.image_id)
+        self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
         report = join_layers(report, self.history(image))
         if before is not None:
             report.why = why.explain(report, before)
@@ -243,6 +251,8 @@ class Lab:
         path = self.registry_path(name)
         repository = f"{settings.registry_host(self.registry)}/{path}"
         self.engine.tag(image, repository, tag)
+        if settings.on_loopback(self.registry):  # the lab's own registry; never a learner's Docker Hub repository
+            self.pushed.append((path, tag))
         report = parse_push_stream(repository, tag, progress.push(self.engine.push(repository, tag), repository))
         layers = self.engine.inspect_image(image)["RootFS"]["Layers"]
         return join_manifest(report, layers, self.engine.manifest(path, tag))
@@ -293,21 +303,30 @@ class Lab:
 
     # -- cleanup -----------------------------------------------------------------------------
     def cleanup(self, all_workspaces: bool = False) -> Cleaned:
-        """Remove the containers and images the lab created in this workspace (or in all of them).
+        """Remove the containers, images and registry tags the lab created in this workspace (or in all of them).
 
-        Only objects carrying the lab's label are touched; an image also tagged by someone else
-        keeps those other tags and so survives, and an image a container of someone else's uses is
-        kept whole (``kept`` names it).
+        Only objects carrying the lab's label are touched, and the step images its own builds made
+        (an unused stage's result carries no label); an image also tagged by someone else keeps those
+        other tags and so survives, and an image a container of someone else's uses is kept whole
+        (``kept`` names it). In the lab's own registry, the manifests it pushed are deleted
+        (with ``all_workspaces``, those of every ``lab-xxxxxx/`` repository).
         """
         image_label, container_label = labels(None if all_workspaces else self.workspace.name)
-        self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
         plan = cleanup_plan(self.engine.containers(container_label), self.engine.images(image_label),
-                            self.engine.containers(), self.engine.images())
+                            self.engine.containers(), self.engine.images(), self.made)
         for cid in plan.containers:
             self.engine.remove_container(cid)
         for ref in plan.images:
             self.engine.remove_image(ref)
-        return plan.cleaned
+        pushed = self.pushed
+        if all_workspaces and settings.on_loopback(self.registry):
+            mine = [r for r in self.engine.catalog() if WORKSPACE_REPOSITORY.match(r)]
+            pushed = [(repository, tag) for repository in mine for tag in self.engine.tags(repository)]
+        deleted = sum(self.engine.delete_manifest(repository, tag) for repository, tag in dict.fromkeys(pushed))
+        self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
+        self.made.clear()
+        self.pushed = []
+        return dataclasses.replace(plan.cleaned, manifests=deleted)
 
 
 MODES = ("auto", "live", "record", "replay")

@@ -47,6 +47,12 @@ def registry_host(registry: str) -> str:
     return registry.partition("/")[0]
 
 
+def on_loopback(registry: str) -> bool:
+    """Whether the registry listens on this machine's loopback (the lab's own registry, spoken to over HTTP)."""
+    host = registry_host(registry)
+    return host.startswith(("localhost", "127.")) or host == "[::1]" or host.startswith("[::1]:")
+
+
 def load() -> Settings:
     """``LAYER_LAB_REGISTRY`` / ``LAYER_LAB_BASE`` win; then ``.lab/lab.json``; then the defaults."""
     state = json.loads(STATE_FILE.read_text()) if STATE_FILE.is_file() else {}

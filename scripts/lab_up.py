@@ -82,12 +82,12 @@ def apt_install(*packages: str) -> None:
     run("apt-get", "install", "-y", "-qq", *packages, env=env)
 
 
-def start_detached(cmd: list[str], log: Path) -> None:
-    """Start a daemon in its own session so it outlives this script."""
+def start_detached(cmd: list[str], log: Path) -> int:
+    """Start a daemon in its own session so it outlives this script; return its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True).pid
 
 
 def wait_for(check, what: str, seconds: float, log: Path | None = None) -> None:
@@ -149,12 +149,13 @@ def ensure_registry(port: int) -> str:
         except subprocess.CalledProcessError:
             pass
     if shutil.which("docker-registry"):
-        home = STATE / "registry"
+        home = REGISTRY_HOME
         (home / "data").mkdir(parents=True, exist_ok=True)
         config = home / "config.yml"
         config.write_text(SETTINGS.REGISTRY_CONFIG.format(root=home / "data", port=port))
         say(f"starting a registry on 127.0.0.1:{port} ...")
-        start_detached(["docker-registry", "serve", str(config)], home / "registry.log")
+        pid = start_detached(["docker-registry", "serve", str(config)], home / "registry.log")
+        (home / "registry.pid").write_text(f"{pid}\n")
         wait_for(lambda: registry_answers(port), "the registry", 30, home / "registry.log")
         return f"started Debian's docker-registry on 127.0.0.1:{port}, storing in {home / 'data'}"
     result = docker("run", "-d", "--restart=unless-stopped", "--label", "layer-lab.role=registry",
@@ -165,6 +166,49 @@ def ensure_registry(port: int) -> str:
                       f"image is available ({result.stderr.strip()[:200]}).")
     wait_for(lambda: registry_answers(port), "the registry container", 30)
     return f"started the registry:2 image on 127.0.0.1:{port}"
+
+
+REGISTRY_HOME = STATE / "registry"
+
+
+def own_registry_pid() -> int | None:
+    """The pid of the registry `make up` started (serving its config), if it still runs."""
+    config = str(REGISTRY_HOME / "config.yml")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:1] and argv[0].endswith(b"docker-registry") and config.encode() in argv:
+            return int(proc.name)
+    return None
+
+
+def collect_garbage() -> str:
+    """Delete from the lab's own registry what no tag names any more: stop it, run Distribution's
+    garbage collector, drop repositories left without tags, and start it again if it ran."""
+    config, repositories = REGISTRY_HOME / "config.yml", REGISTRY_HOME / "data/docker/registry/v2/repositories"
+    if not config.is_file() or not shutil.which("docker-registry"):
+        return "nothing to collect (no registry of the lab's own)"
+    if not any(not any((m / "tags").glob("*")) for m in repositories.rglob("_manifests")):
+        return "nothing to collect (every repository has a tag)"
+    pid, port = own_registry_pid(), int(re.search(r"addr: 127\.0\.0\.1:(\d+)", config.read_text())[1])
+    if pid is not None:
+        os.kill(pid, 15)
+        wait_for(lambda: not Path(f"/proc/{pid}").exists() or own_registry_pid() is None, "the registry's stop", 20)
+    data = REGISTRY_HOME / "data"
+    before = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    run("docker-registry", "garbage-collect", "--delete-untagged", str(config), timeout=600)
+    emptied = [m.parent for m in repositories.rglob("_manifests") if not any((m / "tags").glob("*"))]
+    for repository in emptied:
+        shutil.rmtree(repository)
+    for folder in sorted(repositories.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    after = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    if pid is not None:
+        ensure_registry(port)
+    return f"removed {len(emptied)} repositories without tags, freed {(before - after) / 1e6:.1f} MB"
 
 
 # --- base image ---------------------------------------------------------------------------------
@@ -334,11 +378,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("LAYER_LAB_REGISTRY_PORT", 5000)),
                         help="registry port on 127.0.0.1 (default 5000, or LAYER_LAB_REGISTRY_PORT)")
+    parser.add_argument("--gc-only", action="store_true",
+                        help="only garbage-collect the lab's own registry (`make clean` does)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
+        if args.gc_only:
+            say(f"registry garbage: {collect_garbage()}")
+            return 0
         engine = ensure_engine()
         say(f"engine: {engine}")
+        say(f"registry garbage: {collect_garbage()}")
         registry = ensure_registry(args.port)
         say(f"registry: {registry}")
         base, why = ensure_base()

@@ -106,7 +106,7 @@ def test_cleanup_removes_only_what_the_lab_labelled(engine, tmp_path):
     on_lab_image = client.containers.create(lab.image("v2"), command=["true"], name=f"learner-{lab.workspace.name}")
     try:
         cleaned = lab.cleanup()
-        assert cleaned.containers == 1 and cleaned.images >= 1
+        assert cleaned.containers == 1 and cleaned.tags >= 1
         assert cleaned.kept == [f"{lab.image('v2')} (used by learner-{lab.workspace.name})"]
         assert not client.containers.list(all=True, filters={"id": app.id})
         assert client.images.get(own_image.id).tags == [f"learner-own-{lab.workspace.name}:1"]

@@ -1,0 +1,35 @@
+"""A room of learners on one engine and one registry: eight at once run notebooks 01-04 live, every
+stored output still matches, and the engine and the registry look afterwards as they did before.
+
+Each learner is a process of its own (`tests.room`), as eight JupyterLab users on one machine would
+be; the registry is the one `make up` runs, as in a room. Classic builder: BuildKit's cache is the
+engine's, shared by every build, so two learners' `--no-cache` builds can hand each other's layers to
+a later build (README, "Builders"); the classic builder reuses only each learner's own builds.
+"""
+from __future__ import annotations
+
+import docker
+import pytest
+
+from tests import room
+from tests.leftovers import state
+
+LEARNERS = 8
+DEADLINE = 420.0
+"""Seconds the whole room may take here (2 cores); one learner alone takes about a minute."""
+
+pytestmark = pytest.mark.live
+
+
+def test_eight_learners_at_once_fail_nothing_and_leave_nothing(engine, tmp_path):
+    client = docker.from_env()
+    before = state(client)
+    ran = room.run(LEARNERS, tmp_path, DEADLINE)
+    assert not ran.failed, "\n\n".join(f"learner {n}:\n{text}" for n, text in ran.failed.items())
+    assert ran.seconds < DEADLINE
+    after = state(client)
+    left = {kind: sorted(set(after[kind]) - set(before[kind])) for kind in after}
+    assert not any(left.values()), f"left behind by the room: {left}"
+    print(f"{LEARNERS} learners ran {len(room.NOTEBOOKS)} notebooks each in {ran.seconds:.0f} s "
+          f"({ran.cpu_seconds:.0f} CPU-s, peak {ran.peak_memory / 2**30:.1f} GiB more memory): "
+          "no failed cell, nothing left behind")
