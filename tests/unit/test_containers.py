@@ -55,3 +55,33 @@ def test_an_app_that_exits_at_once_is_a_container_failure():
                                                         "State": {"Running": False, "ExitCode": 1}}
     with pytest.raises(ContainerFailed, match="exited with code 1"):
         start(engine, "x:v1", {}, port=5001)
+
+
+def test_a_container_whose_published_port_stays_silent_is_replaced_once_and_said():
+    from helpers.errors import NotAnswering
+    engine = Engine(False)
+    removed = []
+    engine.remove_container = removed.append
+
+    def http_get(url, timeout=2.0):
+        if len(engine.runs) == 1:
+            raise NotAnswering(f"Nothing answers at {url}.")
+        return 200, "hello world!"
+
+    engine.http_get = http_get
+    app = start(engine, "x:v1", {}, port=5001, wait=2.0)
+    assert removed == ["c1"] and app.id == "c2"
+    assert app.note.endswith("the first container's port 5001 never answered, so this one replaced it")
+
+
+def test_an_app_silent_in_two_containers_is_a_container_failure_within_the_wait():
+    from helpers.errors import NotAnswering
+    engine = Engine(False)
+    engine.remove_container = lambda cid: None
+
+    def silent(url, timeout=2.0):
+        raise NotAnswering(f"Nothing answers at {url}.")
+
+    engine.http_get = silent
+    with pytest.raises(ContainerFailed, match="did not answer .* within 2 s, in two containers"):
+        start(engine, "x:v1", {}, port=5001, wait=2.0)

@@ -125,3 +125,16 @@ def test_mode_choice_names_what_is_missing(asked, answers, notebook, recorded, e
     from helpers.lab import choose_mode
     with pytest.raises(getattr(errors, error), match=words):
         choose_mode(asked, answers, notebook, recorded)
+
+
+def test_a_lab_error_shows_as_an_error_output_with_its_message_only():
+    from helpers.notebook import _show_lab_error
+    shown = []
+
+    class Shell:
+        def _showtraceback(self, etype, value, stb):
+            shown.append((etype.__name__, stb))
+
+    error = BadInput("'v 1' is not a valid image tag.", "Use letters, digits, '_', '.' or '-', e.g. 'v2'.")
+    _show_lab_error(Shell(), BadInput, error, None)
+    assert shown == [("BadInput", [f"BadInput: {error}"])] and "Traceback" not in shown[0][1][0]
