@@ -4,6 +4,7 @@ from __future__ import annotations
 _KINDS = (
     ("dockerfile", ("dockerfile parse error",)),
     ("port", ("port is already allocated", "address already in use")),
+    ("vanished", ("unable to find image",)),
     ("unreachable", ("connection refused", "no such host")),
     ("credentials", ("basic auth credentials", "unauthorized", "authentication required")),
     ("denied", ("denied",)),
@@ -12,7 +13,8 @@ _KINDS = (
 
 def classify(text: str) -> str | None:
     """What an engine's error text is about, the one place the lab reads such text: ``dockerfile`` (it does
-    not parse), ``port`` (a host port is taken), ``unreachable`` (the registry), ``credentials`` (a login
+    not parse), ``port`` (a host port is taken), ``vanished`` (an image the engine had just found is gone,
+    removed by someone else meanwhile), ``unreachable`` (the registry), ``credentials`` (a login
     is wanted), ``denied`` (no right to push there), or None."""
     lowered = text.lower()
     return next((kind for kind, words in _KINDS if any(w in lowered for w in words)), None)

@@ -15,7 +15,7 @@ from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, labels
 from .cleanup import plan as cleanup_plan
 from .containers import App, Changes, parse_diff
 from .engine import Engine
-from .errors import BadInput, EngineUnavailable, ImageMissing, RegistryUnavailable
+from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable, classify
 from .layers import History, parse_history
 from .notebook import install_error_display
 from .push import PushReport, join_manifest, parse_push_stream
@@ -160,7 +160,9 @@ class Lab:
 
         The classic builder may reuse only this lab's own recent builds (``--cache-from`` them and
         the base image), so labs running at once never serve each other's cache. BuildKit's cache is
-        the engine's: any earlier build on it may serve a step.
+        the engine's: any earlier build on it may serve a step. A classic build that failed because an
+        image the engine's cache lookup had just found was removed meanwhile (another lab's cleanup, in a
+        room on one engine) runs once more.
 
         Args:
             tag, name: the image's tag and name (see `image`).
@@ -188,9 +190,16 @@ class Lab:
             chain = self._history_if_there(base)
             histories = {source: self._history_if_there(source) for source in sources}
             before = cache.forecast(text, self.workspace.path, chain, histories, self.labels, args, nocache)
-        events = progress.build(self.engine.build(str(self.workspace.path), image, self.labels, dockerfile, nocache,
-                                                  args, sources), image)
-        report = parse_build_stream(image, events)
+        def run() -> BuildReport:
+            return parse_build_stream(image, progress.build(self.engine.build(
+                str(self.workspace.path), image, self.labels, dockerfile, nocache, args, sources), image))
+
+        try:
+            report = run()
+        except BuildFailed as e:  # the engine's cache lookup found another lab's step, which its cleanup then removed
+            if classify(e.message) != "vanished":
+                raise
+            report = run()
         self.built.append(report.image_id)
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
         report = join_layers(report, self.history(image))

@@ -167,6 +167,7 @@ def test_a_replay_refuses_a_login_and_a_recording_does_not_store_one(tmp_path):
     ("Get http://localhost:1/v2/: dial tcp: connect: connection refused", "unreachable"),
     ("unauthorized: authentication required", "credentials"),
     ("denied: requested access to the resource is denied", "denied"),
+    ('unable to find image "sha256:5ba145074dd0"', "vanished"),
     ("something else", None),
 ])
 def test_one_classifier_reads_the_engines_error_text(text, kind):

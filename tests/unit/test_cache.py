@@ -101,3 +101,25 @@ def test_forecast_of_a_gone_source_is_as_if_it_had_never_been_built(tmp_path):
     base = History(load("meta")["base"], recorded_history("v1").rows[-1:])
     steps = forecast(lab_dockerfile(load("meta")["base"]), workspace.path, base, {"v1": None}, {}).steps
     assert steps[1] == (False, "no cache existed: this workspace had built nothing on this base image before")
+
+
+def test_a_classic_build_whose_cached_step_vanished_meanwhile_runs_once_more(tmp_path):
+    from helpers.lab import Lab
+    from helpers.recording import ReplayEngine, _key
+    from helpers.settings import Settings
+
+    workspace = Workspace(root=tmp_path, name=load("meta")["workspace"])
+    image = f"{workspace.name}/python-hello-world:v1"
+    vanished = [[0.1, {"stream": "Step 1/5 : FROM base\n"}], [0.2, {"stream": "Step 2/5 : RUN pip install flask\n"}],
+                [0.3, {"errorDetail": {"message": 'unable to find image "sha256:5ba1"'},
+                       "error": 'unable to find image "sha256:5ba1"'}]]
+    build = ("build", (str(workspace.path), image, {"layer-lab": workspace.name}, "Dockerfile", False, None,
+                       ["base"]), {})
+    calls = [(build, vanished), (build, load("build_v1_nocache")), (("history", (image,), {}), load("history_v1")),
+             (("inspect_image", (image,), {}), load("inspect_v1"))]
+    engine = ReplayEngine({"meta": {"registry": "r", "recorded": "now"},
+                           "calls": [{"key": _key(*call), "result": result} for call, result in calls]}, "test")
+    lab = Lab(engine, Settings("r", "base", "test"), workspace)
+    lab.write_dockerfile("FROM base\nRUN pip install flask\n")
+    report = lab.build("v1")
+    assert report.image_id and [s.step for s in report.rows] == [1, 2, 3, 4, 5]
