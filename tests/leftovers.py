@@ -41,7 +41,7 @@ def state(client: docker.DockerClient) -> dict[str, list[str]]:
         "images": [i["Id"] for i in api.images(all=True)],
         "containers": [c["Id"] for c in api.containers(all=True)],
         "volumes": [v["Name"] for v in api.volumes().get("Volumes") or []],
-        "networks": [n["Id"] for n in api.networks()],
+        "networks": [n["Name"] for n in api.networks()],  # by name: dockerd recreates "bridge" on restart
     }
     found["repositories"] = [f"{n}:{t}" for n, tags in repositories_with_tags(load().registry).items() for t in tags]
     return found
