@@ -187,9 +187,9 @@ class Lab:
         sources = [base] + self.built[::-1][:CACHE_SOURCES]  # newest first, as Docker's own cache prefers
         before = None
         if explain:
-            chain = self._history_if_there(base)
             histories = {source: self._history_if_there(source) for source in sources}
-            before = cache.forecast(text, self.workspace.path, chain, histories, self.labels, args, nocache)
+            before = cache.forecast(text, self.workspace.path, histories[base], histories, self.labels, args, nocache)
+
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
                 str(self.workspace.path), image, self.labels, dockerfile, nocache, args, sources), image))
@@ -341,6 +341,12 @@ class Lab:
 MODES = ("auto", "live", "record", "replay")
 
 
+def _check_mode(asked: str) -> str:
+    if asked not in MODES:
+        raise BadInput(f"LAYER_LAB_MODE={asked!r} is not a mode.", "Use live, record or replay.")
+    return asked
+
+
 def choose_mode(asked: str, engine_answers: bool, notebook: str | None, recorded: bool) -> str:
     """``live``, ``record`` or ``replay``: what `connect` does, decided from what it found.
 
@@ -354,8 +360,7 @@ def choose_mode(asked: str, engine_answers: bool, notebook: str | None, recorded
         BadInput: ``asked`` is no mode, or replay or record has no notebook name.
         EngineUnavailable: no engine answers and there is nothing to replay.
     """
-    if asked not in MODES:
-        raise BadInput(f"LAYER_LAB_MODE={asked!r} is not a mode.", "Use live, record or replay.")
+    _check_mode(asked)
     if asked == "replay" or (asked == "auto" and not engine_answers and notebook is not None and recorded):
         if notebook is None:
             raise BadInput("Replay needs the notebook's name.", 'Call helpers.connect("01-build-run-push").')
@@ -401,8 +406,7 @@ def connect(notebook: str | None = None, mode: str | None = None, builder: str |
         BadInput: ``mode`` or ``builder`` is not one of the known ones.
     """
     install_error_display()
-    asked = mode or os.environ.get("LAYER_LAB_MODE") or "auto"
-    choose_mode(asked, True, notebook, False)  # a misspelt mode is named before any engine is asked
+    asked = _check_mode(mode or os.environ.get("LAYER_LAB_MODE") or "auto")  # named before any engine is asked
     builder = builder or os.environ.get("LAYER_LAB_BUILDER") or None
     replayed = _check_builder(builder or "classic")
     config = settings.load()
