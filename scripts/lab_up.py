@@ -82,12 +82,12 @@ def apt_install(*packages: str) -> None:
     run("apt-get", "install", "-y", "-qq", *packages, env=env)
 
 
-def start_detached(cmd: list[str], log: Path) -> int:
-    """Start a daemon in its own session so it outlives this script; return its pid."""
+def start_detached(cmd: list[str], log: Path) -> None:
+    """Start a daemon in its own session so it outlives this script."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True).pid
+        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
 
 
 def wait_for(check, what: str, seconds: float, log: Path | None = None) -> None:
@@ -154,8 +154,7 @@ def ensure_registry(port: int) -> str:
         config = home / "config.yml"
         config.write_text(SETTINGS.REGISTRY_CONFIG.format(root=home / "data", port=port))
         say(f"starting a registry on 127.0.0.1:{port} ...")
-        pid = start_detached(["docker-registry", "serve", str(config)], home / "registry.log")
-        (home / "registry.pid").write_text(f"{pid}\n")
+        start_detached(["docker-registry", "serve", str(config)], home / "registry.log")
         wait_for(lambda: registry_answers(port), "the registry", 30, home / "registry.log")
         return f"started Debian's docker-registry on 127.0.0.1:{port}, storing in {home / 'data'}"
     result = docker("run", "-d", "--restart=unless-stopped", "--label", "layer-lab.role=registry",
@@ -184,13 +183,18 @@ def own_registry_pid() -> int | None:
     return None
 
 
+def untagged_repositories(repositories: Path) -> list[Path]:
+    """The repository folders of the registry's storage that hold no tag any more."""
+    return [m.parent for m in repositories.rglob("_manifests") if not any((m / "tags").glob("*"))]
+
+
 def collect_garbage() -> str:
     """Delete from the lab's own registry what no tag names any more: stop it, run Distribution's
     garbage collector, drop repositories left without tags, and start it again if it ran."""
     config, repositories = REGISTRY_HOME / "config.yml", REGISTRY_HOME / "data/docker/registry/v2/repositories"
     if not config.is_file() or not shutil.which("docker-registry"):
         return "nothing to collect (no registry of the lab's own)"
-    if not any(not any((m / "tags").glob("*")) for m in repositories.rglob("_manifests")):
+    if not untagged_repositories(repositories):
         return "nothing to collect (every repository has a tag)"
     pid, port = own_registry_pid(), int(re.search(r"addr: 127\.0\.0\.1:(\d+)", config.read_text())[1])
     if pid is not None:
@@ -199,7 +203,7 @@ def collect_garbage() -> str:
     data = REGISTRY_HOME / "data"
     before = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
     run("docker-registry", "garbage-collect", "--delete-untagged", str(config), timeout=600)
-    emptied = [m.parent for m in repositories.rglob("_manifests") if not any((m / "tags").glob("*"))]
+    emptied = untagged_repositories(repositories)
     for repository in emptied:
         shutil.rmtree(repository)
     for folder in sorted(repositories.rglob("*"), key=lambda p: len(p.parts), reverse=True):
