@@ -11,50 +11,41 @@ import json
 import sys
 
 import docker
-import requests
 
-from helpers.settings import STATE_DIR, load, on_loopback, registry_host
+from helpers.engine import Engine
+from helpers.settings import STATE_DIR, load, on_loopback
 
 SNAPSHOT = STATE_DIR / "leftovers-before.json"
 
 
-def repositories_with_tags(registry: str) -> dict[str, list[str]]:
+def repositories_with_tags(engine: Engine) -> dict[str, list[str]]:
     """The lab registry's repositories that still hold a tag (a deleted manifest leaves an empty repository
     until `make up` garbage-collects it)."""
-    if not on_loopback(registry):
+    if not on_loopback(engine.registry):
         return {}
-    base, names = f"http://{registry_host(registry)}/v2", []
-    while True:  # the registry answers a page of at most 1000
-        after = f"&last={names[-1]}" if names else ""
-        page = requests.get(f"{base}/_catalog?n=1000{after}", timeout=10)
-        page.raise_for_status()
-        names += page.json().get("repositories") or []
-        if len(page.json().get("repositories") or []) < 1000:
-            break
-    tags = {name: requests.get(f"{base}/{name}/tags/list", timeout=10).json().get("tags") or [] for name in names}
-    return {name: sorted(t) for name, t in tags.items() if t}
+    return {name: sorted(tags) for name in engine.catalog() if (tags := engine.tags(name))}
 
 
-def state(client: docker.DockerClient) -> dict[str, list[str]]:
-    api = client.api
+def state(engine: Engine) -> dict[str, list[str]]:
+    api = engine.api
     found = {
         "images": [i["Id"] for i in api.images(all=True)],
         "containers": [c["Id"] for c in api.containers(all=True)],
         "volumes": [v["Name"] for v in api.volumes().get("Volumes") or []],
         "networks": [n["Name"] for n in api.networks()],  # by name: dockerd recreates "bridge" on restart
     }
-    found["repositories"] = [f"{n}:{t}" for n, tags in repositories_with_tags(load().registry).items() for t in tags]
+    found["repositories"] = [f"{n}:{t}" for n, tags in repositories_with_tags(engine).items() for t in tags]
     return found
 
 
-def describe(client: docker.DockerClient, kind: str, ident: str) -> str:
+def describe(client: docker.APIClient, kind: str, ident: str) -> str:
     """A leftover in words: an image by its tags, a container by its name and image."""
     try:
         if kind == "images":
-            image = client.api.inspect_image(ident)
+            image = client.inspect_image(ident)
             return f"{ident[7:19]} {image.get('RepoTags') or '<untagged>'} labels={image['Config'].get('Labels')}"
         if kind == "containers":
-            c = client.api.inspect_container(ident)
+            c = client.inspect_container(ident)
             return f"{c['Name']} from {c['Config']['Image']}"
     except docker.errors.NotFound:
         pass
@@ -62,16 +53,16 @@ def describe(client: docker.DockerClient, kind: str, ident: str) -> str:
 
 
 def main(command: str) -> int:
-    client = docker.from_env()
+    engine = Engine(load().registry)
     if command == "snapshot":
-        SNAPSHOT.write_text(json.dumps(state(client)))
+        SNAPSHOT.write_text(json.dumps(state(engine)))
         return 0
-    before, after = json.loads(SNAPSHOT.read_text()), state(client)
+    before, after = json.loads(SNAPSHOT.read_text()), state(engine)
     new = {kind: sorted(set(after[kind]) - set(before[kind])) for kind in after}
     if any(new.values()):
         for kind, idents in new.items():
             for ident in idents:
-                print(f"LEFT BEHIND ({kind}): {describe(client, kind, ident)}")
+                print(f"LEFT BEHIND ({kind}): {describe(engine.api, kind, ident)}")
         return 1
     print("nothing left behind by the suite: " + ", ".join(f"{len(after[k])} {k} as before" for k in after))
     return 0

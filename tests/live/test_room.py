@@ -8,9 +8,10 @@ a later build (README, "Builders"); the classic builder reuses only each learner
 """
 from __future__ import annotations
 
-import docker
 import pytest
 
+from helpers.engine import Engine
+from helpers.settings import load
 from tests import room
 from tests.leftovers import state
 
@@ -22,12 +23,12 @@ pytestmark = pytest.mark.live
 
 
 def test_eight_learners_at_once_fail_nothing_and_leave_nothing(engine, tmp_path):
-    client = docker.from_env()
-    before = state(client)
+    room_engine = Engine(load().registry)  # the registry `make up` runs, as in a room
+    before = state(room_engine)
     ran = room.run(LEARNERS, tmp_path, DEADLINE)
     assert not ran.failed, "\n\n".join(f"learner {n}:\n{text}" for n, text in ran.failed.items())
     assert ran.seconds < DEADLINE
-    after = state(client)
+    after = state(room_engine)
     left = {kind: sorted(set(after[kind]) - set(before[kind])) for kind in after}
     assert not any(left.values()), f"left behind by the room: {left}"
     print(f"{LEARNERS} learners ran {len(room.NOTEBOOKS)} notebooks each in {ran.seconds:.0f} s "
