@@ -11,9 +11,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-EXPANDED = frozenset({"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-                      "ARG"})
-"""Instructions whose arguments Docker expands ``$VAR`` in (RUN, CMD and ENTRYPOINT leave that to the shell)."""
 _VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+?])(?P<word>[^}]*))?\}"
                        r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
@@ -49,14 +46,13 @@ class Stage:
     base: str
     """The image (or earlier stage) it starts from, with ARGs declared before the first FROM expanded."""
     instructions: list[Instruction] = field(default_factory=list)
+    earlier: tuple[str, ...] = ()
+    """The names of the stages before it."""
 
     @property
     def from_stage(self) -> bool:
         """Whether it starts from an earlier stage of the same Dockerfile, not from an image."""
         return self.base.lower() in self.earlier
-
-    earlier: tuple[str, ...] = ()
-    """The names of the stages before it."""
 
 
 def _leading_flags(rest: str) -> list[str]:
