@@ -214,7 +214,7 @@ def bench_push(base: str, root: str) -> None:
             lab.build("v2")
             seconds, push = timed(lab.push, lab.image("v2"))
             after = blob_sizes(blobs)
-            config = engine.manifest(lab.registry_path(lab.image("v2").rsplit(":", 1)[0]), "v2")["config"]
+            config = engine.manifest(lab.registry_path(lab.image("v2").rsplit(":", 1)[0]), "v2")["manifest"]["config"]
     new = {digest: size for digest, size in after.items() if digest not in before}
     layer = push.uploaded_bytes
     manifest = after[push.digest]

@@ -15,6 +15,8 @@ STEP = re.compile(r"^Step (?P<k>\d+)/(?P<n>\d+) : (?P<text>.*)")
 """A classic builder's step line: step k of n, and its instruction."""
 _ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
 _CACHED = " ---> Using cache"
+_BUILDER_NOTES = (" ---> Running in", "Removing intermediate container", " ---> Removed intermediate container")
+"""Lines the classic builder prints about its own containers (Docker 28 writes the last form), not a step's output."""
 
 
 @dataclass
@@ -127,7 +129,7 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
         elif m := _ID.match(line):
             steps[-1].image_id = m[1]
             steps[-1].seconds = round(t - starts[-1], 4)
-        elif line.strip() and not line.startswith((" ---> Running in", "Removing intermediate container")):
+        elif line.strip() and not line.startswith(_BUILDER_NOTES):
             steps[-1].output.append(line)
     if not image_id and steps and steps[-1].image_id:
         image_id = steps[-1].image_id

@@ -19,7 +19,9 @@ STEP = re.compile(r"^(?:#\d+ )?\[(?:(?P<stage>.+?) )?\s*(?P<k>\d+)/(?P<n>\d+)\] 
 progress prints it (``#5 [2/3] RUN ...``)."""
 _DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 _LOG_TIME = re.compile(r"^\d+\.\d+ ")
-_IMAGE = re.compile(r"^writing image (sha256:[0-9a-f]{64})")
+_IMAGE = re.compile(r"^(?:writing image|exporting manifest(?: list)?) (sha256:[0-9a-f]{64})")
+"""How the exporter names the image it made: ``writing image`` on the overlay2 store; on the containerd store
+the manifest, then the index that lists it with its attestation (the last one named is the image's id)."""
 _TIMESTAMP = re.compile(r"^(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 _CANCELED = "context canceled"
 _LOAD_BASE = "[internal] load metadata for "
@@ -110,7 +112,8 @@ class _Progress:
 
     def read_json(self, update: dict) -> None:
         """One rawjson object: vertex updates (digest, name, started, completed, cached, error),
-        statuses (``writing image sha256:...`` names the image) and logs (base64 ``data`` per vertex)."""
+        statuses (``writing image sha256:...``, or on the containerd store ``exporting manifest (list)
+        sha256:...``, name the image) and logs (base64 ``data`` per vertex)."""
         for v in update.get("vertexes") or []:
             number, vertex = self.by_digest(v["digest"], v.get("name", ""))
             vertex.name = v.get("name") or vertex.name

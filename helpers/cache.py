@@ -80,21 +80,22 @@ def entries(history: History | None) -> list[Entry]:
 
 
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
-             labels: dict[str, str], args: dict[str, str] | None = None, nocache: bool = False) -> Forecast:
-    """Walk the Dockerfile the way the classic builder's cache does with ``--cache-from`` the sources.
+             args: dict[str, str] | None = None, nocache: bool = False, isolated: bool = True) -> Forecast:
+    """Walk the Dockerfile the way the classic builder's cache does.
 
     Args:
-        dockerfile: the Dockerfile's text; the build appends one LABEL step per label.
+        dockerfile: the Dockerfile's text.
         context: the build context folder (for COPY checksums).
         base: the history of the image the FROM line names.
-        sources: the histories of the images the build may reuse steps of (this workspace's builds),
-            by name, newest first; None for one that is gone (another lab's cleanup).
-        labels: the labels the build adds.
+        sources: the histories of the images the build may reuse steps of, by name or id: with
+            ``isolated``, this workspace's builds (``--cache-from``); else every image the classic builder
+            made on the base on this engine. None for one that is gone (another lab's cleanup).
         args: build-arg values.
         nocache: the build will not use the cache.
+        isolated: the build reuses only ``sources`` (``--cache-from``), not the engine's whole cache.
     """
     args = args or {}
-    lines = docker_file.instructions(dockerfile) + [f"LABEL {k}={v}" for k, v in labels.items()]
+    lines = docker_file.instructions(dockerfile)
     chain = entries(base)
     candidates = {s: entries(h) for s, h in sources.items()}
     steps = [(True, "FROM uses the base image as it is")]
@@ -111,15 +112,22 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         else:
             key = " ".join(key.split())
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
-            match = next((s for s, entry in after.items() if entry[0] == key), None)
+            matches = [s for s, entry in after.items() if entry[0] == key]
+            match = max(matches, key=lambda s: after[s][1], default=None)  # the newest, as the builder picks
             if match:
                 chain = candidates[match][:len(chain) + 1]
-                steps.append((True, f"cache hit: the earlier build {_short_name(match)} made this step on "
-                                          f"the same parent{' from the same file' if 'file:' in key else ''}"))
+                who = f"the earlier build {_short_name(match)}" if isolated else f"the image {_engine_name(match)}"
+                steps.append((True, f"cache hit: {who} made this step on "
+                                    f"the same parent{' from the same file' if 'file:' in key else ''}"))
             else:
                 steps.append((False, _miss(key, [e[0] for e in after.values()], n == 2)))
                 broken = n
     return Forecast(steps)
+
+
+def _engine_name(image: str) -> str:
+    """An image of the engine's cache as the engine names it: its whole tag (it may be another lab's), or its id."""
+    return image[7:19] if image.startswith("sha256:") else image
 
 
 def _short_name(image: str) -> str:

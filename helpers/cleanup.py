@@ -1,20 +1,25 @@
 """What a cleanup removes and what it keeps, decided from the engine's listings (`Lab.cleanup` carries it out).
 
-Everything the lab makes carries ``LABEL=<workspace>``; the containers it starts also carry
-``CONTAINER_LABEL=<workspace>``. A container someone starts from a lab image inherits the first
-label but not the second, so it is never removed, and the lab image it (or an image built on that
-image) uses is kept whole.
+The images the lab builds are its own by name: each is tagged in its workspace's namespace
+(``lab-xxxxxx/python-hello-world:v1``, and ``localhost:5000/lab-xxxxxx/...`` once pushed), so the
+Dockerfile builds exactly as written, with no step of the lab's. The untagged images below them (the
+classic builder's steps) are its own too, as are the step images its builds made that no tag names (an
+unused stage's). The containers it starts carry ``CONTAINER_LABEL=<workspace>``; a container someone
+else starts from a lab image does not, so it is never removed, and the lab image it (or an image built
+on that image) uses is kept whole.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 LABEL = "layer-lab"
-"""The label on everything the lab creates; its value is the workspace's name."""
+"""A label on the containers the lab starts; its value is the workspace's name."""
 CONTAINER_LABEL = "layer-lab.container"
-"""The label on the containers the lab starts; a container anyone starts from a lab image inherits
-``LABEL`` from it, but not this one, so cleanup tells the two apart."""
+"""The label cleanup finds the lab's containers by; its value is the workspace's name."""
 UNTAGGED = "<none>:<none>"
+ANY_WORKSPACE = re.compile(r"^lab-[0-9a-f]{6}$")
+"""A workspace's name, as `helpers.workspace.Workspace` makes it: the namespace of the lab's images."""
 
 
 @dataclass
@@ -38,16 +43,19 @@ class Plan:
     images: list[str]
     kept: list[str]
 
-    @property
-    def cleaned(self) -> Cleaned:
-        return Cleaned(len(self.containers), len(self.images), self.kept)
+
+def container_label(workspace: str | None) -> str:
+    """The label filter of one workspace's containers, or (``None``) of every workspace's."""
+    return CONTAINER_LABEL if workspace is None else f"{CONTAINER_LABEL}={workspace}"
 
 
-def labels(workspace: str | None) -> tuple[str, str]:
-    """The label filters of one workspace's objects, or (``None``) of every workspace's."""
-    if workspace is None:
-        return LABEL, CONTAINER_LABEL
-    return f"{LABEL}={workspace}", f"{CONTAINER_LABEL}={workspace}"
+def _in_namespace(tag: str, workspace: str | None) -> bool:
+    """Whether ``tag`` names an image in ``workspace``'s namespace (any workspace's, for None), with or
+    without a registry host in front."""
+    parts = tag.split("/")
+    if len(parts) < 2:
+        return False
+    return parts[-2] == workspace if workspace else bool(ANY_WORKSPACE.match(parts[-2]))
 
 
 def _ancestry(image_id: str, parents: dict[str, str]) -> list[str]:
@@ -57,13 +65,6 @@ def _ancestry(image_id: str, parents: dict[str, str]) -> list[str]:
         chain.append(image_id)
         image_id = parents.get(image_id, "")
     return chain
-
-
-def _ours(image: dict) -> list[str]:
-    """The image's tags in its workspace's namespace (``lab-xxxxxx/name:tag``, also under a registry host)."""
-    workspace = (image.get("Labels") or {}).get(LABEL, "")
-    tags = image.get("RepoTags") or []
-    return [t for t in tags if t.split("/")[-2:-1] == [workspace] or t.startswith(f"{workspace}/")]
 
 
 def _descendants(image_id: str, children: dict[str, list[str]]) -> set[str]:
@@ -76,22 +77,27 @@ def _descendants(image_id: str, children: dict[str, list[str]]) -> set[str]:
     return found
 
 
-def plan(lab_containers: list[dict], lab_images: list[dict], every_container: list[dict],
-         every_image: list[dict], made: set[str] = frozenset()) -> Plan:
-    """Decide a cleanup from four listings of the engine and the step images the lab's builds made.
+def _untagged(image: dict) -> bool:
+    return set(image.get("RepoTags") or [UNTAGGED]) <= {UNTAGGED}
+
+
+def plan(lab_containers: list[dict], every_container: list[dict], every_image: list[dict],
+         made: set[str] = frozenset(), workspace: str | None = None) -> Plan:
+    """Decide a cleanup from the engine's listings and the step images the lab's builds made.
 
     Args:
         lab_containers: the containers carrying the lab's container label (these go).
-        lab_images: the images carrying the lab's label.
         every_container: all containers, running or not (``docker ps -a``).
-        every_image: all images, intermediate ones included (``docker images -a``), for their parents.
+        every_image: all images, intermediate ones included (``docker images -a``), for tags and parents.
         made: short (12-digit) or full ids of the step images the lab's classic builds made.
+        workspace: the workspace whose images go; None for every workspace's.
 
     Returns:
-        A `Plan`: the lab's containers; for each lab image no other container uses, its tags in the
-        lab's namespace, or its id when nothing else names it (an image also tagged by someone else
-        keeps those tags and so survives); then each untagged image the lab made that nothing else
-        stands on (an unused stage's result, which carries no label), newest first.
+        A `Plan`: the lab's containers; for each image tagged in the namespace that no other container
+        uses, those tags, or its id when nothing else names it (an image also tagged by someone else keeps
+        those tags and so survives); then, newest first, each untagged image the lab made or that lies
+        below an image that goes, when nothing else stands on it (an unused stage's result; the steps the
+        containerd store keeps when the image above them goes).
     """
     going = {c["Id"] for c in lab_containers}
     parents = {i["Id"]: i.get("ParentId", "") for i in every_image}
@@ -100,23 +106,26 @@ def plan(lab_containers: list[dict], lab_images: list[dict], every_container: li
         if c["Id"] not in going:
             for image_id in _ancestry(c.get("ImageID", ""), parents):
                 users.setdefault(image_id, []).append(c["Names"][0].lstrip("/"))
+    # children before their parents (``Created`` counts whole seconds, so a build's steps tie), then newest first
+    newest_first = sorted(every_image, key=lambda i: (len(_ancestry(i["Id"], parents)), i.get("Created", 0)),
+                          reverse=True)
     images, kept, vanishing = [], [], set()
-    for img in sorted(lab_images, key=lambda i: i.get("Created", 0), reverse=True):
-        if img["Id"] in users:  # a container the lab did not start: removing its image would pull it from under it
-            name = (img.get("RepoTags") or [img["Id"][7:19]])[0]
-            kept.append(f"{name} (used by {', '.join(users[img['Id']])})")
+    for img in newest_first:
+        ours = [t for t in img.get("RepoTags") or [] if _in_namespace(t, workspace)]
+        if not ours:
             continue
-        ours = _ours(img)
+        if img["Id"] in users:  # a container the lab did not start: removing its image would pull it from under it
+            kept.append(f"{ours[0]} (used by {', '.join(users[img['Id']])})")
+            continue
         others = [t for t in img.get("RepoTags") or [] if t not in ours and t != UNTAGGED]
-        images += ours or ([] if others else [img["Id"]])  # an untagged image goes by its id
+        images += ours
         vanishing |= set() if others else {img["Id"]}
     children: dict[str, list[str]] = {}
     for image_id, parent in parents.items():
         children.setdefault(parent, []).append(image_id)
-    untagged_made = {i["Id"] for i in every_image if (i["Id"][7:19] in made or i["Id"] in made)
-                     and i["Id"] not in users and set(i.get("RepoTags") or [UNTAGGED]) <= {UNTAGGED}}
-    below = {a for v in vanishing for a in _ancestry(v, parents)}  # these go with the images above them
-    candidates = {i for i in untagged_made - below if _descendants(i, children) <= untagged_made | vanishing}
-    leaves = [i["Id"] for i in sorted(every_image, key=lambda i: i.get("Created", 0), reverse=True)
-              if i["Id"] in candidates and not _descendants(i["Id"], children) & candidates]
-    return Plan([c["Id"] for c in lab_containers], images + leaves, kept)
+    below = {a for v in vanishing for a in _ancestry(v, parents)[1:]}
+    untagged = {i["Id"] for i in every_image if _untagged(i) and i["Id"] not in users
+                and (i["Id"] in below or i["Id"] in made or i["Id"][7:19] in made)}
+    gone = untagged | vanishing
+    leftover = [i["Id"] for i in newest_first if i["Id"] in untagged and _descendants(i["Id"], children) <= gone]
+    return Plan([c["Id"] for c in lab_containers], images + leftover, kept)

@@ -136,7 +136,7 @@ def _chunks(lines: Iterable[str]) -> Iterator[dict]:
         yield {"line": line.rstrip("\n")}
 
 
-def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile", nocache: bool = False,
+def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False,
               args: dict[str, str] | None = None, docker: BuildCli | None = None) -> Iterator[Event]:
     """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress; the lab's
     BuildKit builds on one machine run one at a time (`one_build_at_a_time`).
@@ -144,7 +144,6 @@ def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Do
     Args:
         path: the build context (a folder).
         tag: the name the image gets.
-        labels: labels set on the image (BuildKit sets them in its config, with no build step).
         dockerfile: the Dockerfile's name inside ``path``.
         nocache: build every step again (``--no-cache``).
         args: build-arg values (``--build-arg``).
@@ -162,8 +161,7 @@ def cli_build(path: str, tag: str, labels: dict[str, str], dockerfile: str = "Do
     if cli is None:
         raise BuilderUnavailable("No docker CLI here builds with BuildKit: it needs the buildx plugin, or a CLI "
                                  "older than 23.")
-    options = [*(("--label", f"{key}={value}") for key, value in labels.items()),
-               *(("--build-arg", f"{key}={value}") for key, value in (args or {}).items())]
+    options = [("--build-arg", f"{key}={value}") for key, value in (args or {}).items()]
     argv = [*cli.argv, f"--progress={cli.progress}", "--file", str(Path(path) / dockerfile), "--tag", tag,
             *(arg for option in options for arg in option), *(["--no-cache"] if nocache else []), str(path)]
     with one_build_at_a_time():

@@ -46,7 +46,11 @@ MIN_API = (1, 41)
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
 ])
+"""Image manifests and the indexes that list them (BuildKit on the containerd store pushes an index holding
+the image's manifest and its provenance attestation's)."""
 
 
 @contextlib.contextmanager
@@ -133,10 +137,14 @@ class Engine:
             return self.api.version()
 
     def info(self) -> dict:
-        """The engine's settings the lab shows (not the whole `docker info`, which names host paths)."""
+        """The engine's settings the lab shows and reads (not the whole `docker info`, which names host paths):
+        its version, storage driver and ``DriverStatus`` (which names the containerd snapshotter when the
+        engine stores images in containerd), OS and architecture."""
         with translated("read its settings"):
             info = self.api.info()
-        return {k: info.get(k) for k in ("ServerVersion", "Driver", "OSType", "Architecture")}
+        status = [pair for pair in info.get("DriverStatus") or [] if pair and pair[0] == "driver-type"]
+        found = {k: info.get(k) for k in ("ServerVersion", "Driver", "OSType", "Architecture")}
+        return {**found, "DriverStatus": status}
 
     def monotonic(self) -> float:
         """The clock the lab times containers with; an engine method so a replay repeats the times."""
@@ -152,23 +160,22 @@ class Engine:
         return True
 
     # -- images ------------------------------------------------------------------------------
-    def build(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
-              nocache: bool = False, args: dict[str, str] | None = None,
-              cache_from: list[str] | None = None) -> Iterator[Event]:
-        """Stream a classic-builder build of the context at ``path``.
+    def build(self, path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False,
+              args: dict[str, str] | None = None, cache_from: list[str] | None = None) -> Iterator[Event]:
+        """Stream a classic-builder build of the context at ``path``, as written (no label, so no extra step).
 
         ``args`` are build-arg values; ``cache_from`` limits the cache to those images' steps.
         """
         with translated(f"build {tag}"), context_tar(path) as context:
-            yield from _stamped(self.api.build(fileobj=context, custom_context=True, tag=tag, labels=labels,
+            yield from _stamped(self.api.build(fileobj=context, custom_context=True, tag=tag,
                                                dockerfile=dockerfile, nocache=nocache, buildargs=args,
                                                cache_from=cache_from, rm=True, forcerm=True, decode=True))
 
-    def build_cli(self, path: str, tag: str, labels: dict[str, str], dockerfile: str = "Dockerfile",
-                  nocache: bool = False, args: dict[str, str] | None = None) -> Iterator[Event]:
+    def build_cli(self, path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False,
+                  args: dict[str, str] | None = None) -> Iterator[Event]:
         """Stream a BuildKit build through the docker CLI (`helpers.cli.cli_build`): ``{"json": ...}`` and
         ``{"line": ...}`` chunks, then ``{"exit": code}``."""
-        yield from cli_build(path, tag, labels, dockerfile, nocache, args)
+        yield from cli_build(path, tag, dockerfile, nocache, args)
 
     def inspect_image(self, ref: str) -> dict:
         with translated(f"inspect the image {ref}"):
@@ -190,10 +197,10 @@ class Engine:
         with translated(f"read the files of {image}"):
             return read_export(self.api.get_image(image), image)
 
-    def images(self, label: str | None = None) -> list[dict]:
-        """Images carrying ``label``; with none, every image, intermediate ones included (``docker images -a``)."""
+    def images(self) -> list[dict]:
+        """Every image, intermediate ones included (``docker images -a``)."""
         with translated("list images"):
-            return self.api.images(filters={"label": label}) if label else self.api.images(all=True)
+            return self.api.images(all=True)
 
     def tag(self, image: str, repository: str, tag: str) -> None:
         with translated(f"tag {image}"):
@@ -229,13 +236,15 @@ class Engine:
             return "https://registry-1.docker.io"
         return f"{'http' if on_loopback(self.registry) else 'https'}://{host}"
 
-    def manifest(self, repository: str, tag: str) -> dict:
-        """The registry's manifest for ``repository:tag`` (``repository`` without the registry host).
+    def manifest(self, repository: str, reference: str) -> dict:
+        """The registry's manifest (or index) for ``repository:reference``, a tag or a digest (``repository``
+        without the registry host): ``{"digest": its digest, "manifest": its JSON}``.
 
         Registries that want a token (Docker Hub) get one with the credentials of `docker login`.
         """
-        r = self._registry("GET", f"{repository}/manifests/{tag}", f"give the manifest of {repository}:{tag}")
-        return r.json()
+        r = self._registry("GET", f"{repository}/manifests/{reference}",
+                           f"give the manifest of {repository}:{reference}")
+        return {"digest": r.headers.get("Docker-Content-Digest"), "manifest": r.json()}
 
     def delete_manifest(self, repository: str, tag: str) -> bool:
         """Delete the manifest ``repository:tag`` points at (and so every tag of it); False if there is none.

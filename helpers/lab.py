@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import os
 import re
 
-from . import buildkit, buildkit_cache, cache, cli, containers, progress, recording, settings, why
+from . import buildkit, buildkit_cache, cache, cli, containers, progress, recording, settings, store, why
 from . import dockerfile as docker_file
 from . import files as files_module
 from .boundary import EngineLike
 from .build import BuildReport, join_layers, parse_build_stream
-from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, labels
+from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, container_label
 from .cleanup import plan as cleanup_plan
 from .containers import App, Changes, parse_diff
 from .engine import Engine
 from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable, classify
 from .layers import History, parse_history
 from .notebook import install_error_display
-from .push import PushReport, join_manifest, parse_push_stream
+from .push import PushReport, join_manifest, parse_push_stream, resolve_index
 from .workspace import Workspace, lab_dockerfile
 
 __all__ = ["CONTAINER_LABEL", "LABEL", "Cleaned", "Lab", "choose_mode", "connect", "docker_build_builder"]
@@ -28,6 +29,9 @@ WORKSPACE_REPOSITORY = re.compile(r"^lab-[0-9a-f]{6}/")
 """A repository the lab pushed, in its workspace's namespace."""
 CACHE_SOURCES = 12
 """How many of the lab's latest builds a build may reuse steps of (each one brings its whole chain)."""
+CLEANUP_ROUNDS = 8
+"""At most this many passes of a cleanup: on the containerd store an image's untagged parents stay when it
+goes, so each pass finds the ones the last one left."""
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
@@ -51,13 +55,15 @@ def docker_build_builder() -> str:
 class Lab:
     """The lab's engine, registry, base image and workspace, with one method per workshop action.
 
-    Everything it creates carries the label ``layer-lab=<workspace name>``, its containers also
-    ``layer-lab.container=<workspace name>``; `cleanup` removes what carries them and nothing else.
+    Its images are named in its workspace's namespace (``lab-xxxxxx/python-hello-world:v1``) and its
+    containers carry the label ``layer-lab.container=<workspace name>``; `cleanup` removes those, and the
+    untagged images below them, and nothing else.
     """
 
     def __init__(self, engine: EngineLike, config: settings.Settings, workspace: Workspace, builder: str = "classic"):
         self.engine, self.settings, self.workspace = engine, config, workspace
-        self.labels = {LABEL: workspace.name}
+        self.labels = {LABEL: workspace.name, CONTAINER_LABEL: workspace.name}
+        """The labels of the containers it starts (its images carry none: their builds run as written)."""
         self.builder = _check_builder(builder)
         self.built: list[str] = []
         """Ids of the images this lab's classic builds made, oldest first: its own build cache."""
@@ -67,6 +73,8 @@ class Lab:
         """``(repository, tag)`` of each push to the lab's own registry, for cleanup to delete."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
+        self.layer_bytes: dict[str, int] = {}
+        """Bytes of each layer's files, by diff_id, as read from exports (on the containerd store)."""
 
     def __repr__(self) -> str:
         return f"<Lab {self.mode}: {self.banner()}>"
@@ -93,6 +101,11 @@ class Lab:
         return (f"Docker Engine {version['Version']} (API {version['ApiVersion']}), {self.builder} builder, "
                 f"registry {self.registry}, base image {self.base_image}, workspace {self.workspace.name}{recorded}")
 
+    @functools.cached_property
+    def store(self) -> str:
+        """The engine's image store: `helpers.store.CONTAINERD` or `helpers.store.GRAPHDRIVER`."""
+        return store.kind(self.engine.info())
+
     @property
     def base_image(self) -> str:
         return self.settings.base_image
@@ -106,7 +119,7 @@ class Lab:
         version = self.engine.version()
         info = self.engine.info()
         return {"engine": f"Docker Engine {version['Version']} (API {version['ApiVersion']})",
-                "storage driver": info.get("Driver", "?"),
+                "image store": store.describe(info),
                 "builder": f"{BUILDERS[self.builder]}; `docker build` here would use {docker_build_builder()}",
                 "registry": f"{self.registry} ({'answering' if self.engine.registry_answers() else 'NOT answering'})",
                 "base image": f"{self.base_image} ({self.settings.base_reason})",
@@ -158,11 +171,14 @@ class Lab:
               explain: bool = False, args: dict[str, str] | None = None, builder: str | None = None) -> BuildReport:
         """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
 
-        The classic builder may reuse only this lab's own recent builds (``--cache-from`` them and
-        the base image), so labs running at once never serve each other's cache. BuildKit's cache is
-        the engine's: any earlier build on it may serve a step. A classic build that failed because an
-        image the engine's cache lookup had just found was removed meanwhile (another lab's cleanup, in a
-        room on one engine) runs once more.
+        On the overlay2 store the classic builder may reuse only this lab's own recent builds
+        (``--cache-from`` them and the base image), so labs running at once never serve each other's
+        cache. On the containerd store ``--cache-from`` hits an engine bug (Docker 26 to 28: restoring a
+        cached step fails with "failed to restore cached image"), so there the classic builder uses the
+        engine's own cache: the newest image built on the same parent with the same instruction, whoever
+        built it. BuildKit's cache is the engine's: any earlier build on it may serve a step. A classic
+        build that failed because an image the engine's cache lookup had just found was removed
+        meanwhile (another lab's cleanup, in a room on one engine) runs once more.
 
         Args:
             tag, name: the image's tag and name (see `image`).
@@ -184,15 +200,18 @@ class Lab:
         base = docker_file.base_image(text, args)
         if _check_builder(builder or self.builder) == "buildkit":
             return self._build_with_buildkit(image, text, base, dockerfile, nocache, explain, args)
-        sources = [base] + self.built[::-1][:CACHE_SOURCES]  # newest first, as Docker's own cache prefers
+        isolated = self.store != store.CONTAINERD  # --cache-from meets the engine bug on the containerd store
+        sources = [base] + self.built[::-1][:CACHE_SOURCES] if isolated else None  # newest first, as Docker's
         before = None
         if explain:
-            histories = {source: self._history_if_there(source) for source in sources}
-            before = cache.forecast(text, self.workspace.path, histories[base], histories, self.labels, args, nocache)
+            histories = ({source: self._history_if_there(source) for source in sources} if isolated
+                         else self._built_on(base))
+            before = cache.forecast(text, self.workspace.path, histories.get(base) or self._history_if_there(base),
+                                    histories, args, nocache, isolated)
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
-                str(self.workspace.path), image, self.labels, dockerfile, nocache, args, sources), image))
+                str(self.workspace.path), image, dockerfile, nocache, args, sources), image))
 
         try:
             report = run()
@@ -202,10 +221,31 @@ class Lab:
             report = run()
         self.built.append(report.image_id)
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
-        report = join_layers(report, self.history(image))
+        report = join_layers(report, self._history(image))
         if before is not None:
             report.why = why.explain(report, before)
         return report
+
+    def _built_on(self, base: str) -> dict[str, History | None]:
+        """The histories of every image the classic builder made on ``base`` on this engine (the leaves of
+        its tree of parents), whoever built them: the engine's own cache, as a build without ``--cache-from``
+        looks it up."""
+        images = self.engine.images()
+        try:
+            base_id = self.engine.inspect_image(base)["Id"]
+        except ImageMissing:
+            return {}
+        children: dict[str, list[str]] = {}
+        for i in images:
+            if i.get("ParentId"):
+                children.setdefault(i["ParentId"], []).append(i["Id"])
+        leaves, todo = [], [base_id]
+        while todo:
+            below = children.get(todo.pop(), [])
+            todo += below
+            leaves += [i for i in below if i not in children]
+        names = {i["Id"]: next((t for t in i.get("RepoTags") or [] if t != "<none>:<none>"), i["Id"]) for i in images}
+        return {names[leaf]: self._history_if_there(leaf) for leaf in leaves}
 
     def _build_with_buildkit(self, image: str, text: str, base: str, dockerfile: str, nocache: bool, explain: bool,
                              args: dict[str, str] | None) -> BuildReport:
@@ -216,23 +256,37 @@ class Lab:
             base_id = base
         steps = buildkit_cache.plan(text, self.workspace.path, base_id, args or {})
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
-        events = progress.build(self.engine.build_cli(str(self.workspace.path), image, self.labels, dockerfile,
-                                                      nocache, args), image)
+        events = progress.build(self.engine.build_cli(str(self.workspace.path), image, dockerfile, nocache, args),
+                                image)
         report = buildkit.parse_progress(image, events, text)
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
-        report = buildkit.join_history(report, self.history(image))
+        history = self._history(image)
+        report.image_id = report.image_id or history.image_id  # the containerd store prints no "writing image"
+        report = buildkit.join_history(report, history)
         if before is not None:
             report.why = buildkit_cache.explain(report, before)
         return report
 
     def history(self, image: str) -> History:
-        """The image's history like `docker image history`, sizes in bytes, with layer digests."""
+        """The image's history like `docker image history`, sizes in bytes, with layer digests and the bytes
+        of each layer's files (on the containerd store, where history counts disk blocks, read from the
+        image's export once per layer)."""
+        found = self.engine.inspect_image(image)
+        content = None
+        if self.store == store.CONTAINERD:
+            if not set(found["RootFS"]["Layers"]) <= self.layer_bytes.keys():
+                self.layer_bytes |= {r.diff_id: r.bytes for r in self.files(image).rows if r.diff_id}
+            content = self.layer_bytes
+        return parse_history(image, self.engine.history(image), found, content)
+
+    def _history(self, image: str) -> History:
+        """The image's history as the engine gives it, without reading any layer's files."""
         return parse_history(image, self.engine.history(image), self.engine.inspect_image(image))
 
     def _history_if_there(self, image: str) -> History | None:
-        """The image's history, or None when it is gone (another lab's cleanup removed it)."""
+        """The image's history (`_history`), or None when it is gone (another lab's cleanup removed it)."""
         try:
-            return self.history(image)
+            return self._history(image)
         except ImageMissing:
             return None
 
@@ -263,8 +317,15 @@ class Lab:
         if settings.on_loopback(self.registry):  # the lab's own registry; never a learner's Docker Hub repository
             self.pushed.append((path, tag))
         report = parse_push_stream(repository, tag, progress.push(self.engine.push(repository, tag), repository))
-        layers = self.engine.inspect_image(image)["RootFS"]["Layers"]
-        return join_manifest(report, layers, self.engine.manifest(path, tag))
+        found = self.engine.inspect_image(image)
+        top = self.engine.manifest(path, tag)
+        image_manifest, attestations = resolve_index(top["manifest"], {"os": found.get("Os", "linux"),
+                                                                       "architecture": found.get("Architecture", "")})
+        manifest = top["manifest"] if image_manifest is None else self.engine.manifest(path, image_manifest)["manifest"]
+        report = join_manifest(report, found["RootFS"]["Layers"], manifest,
+                               [self.engine.manifest(path, digest)["manifest"] for digest in attestations])
+        report.digest = report.digest or top["digest"]
+        return report
 
     def registry_path(self, name: str) -> str:
         """Where ``name`` goes in the registry: under the registry's namespace if it names one
@@ -281,7 +342,7 @@ class Lab:
         """
         if not self.engine.has_image(image):
             raise ImageMissing(f"There is no image {image} yet.")
-        return containers.start(self.engine, image, {**self.labels, CONTAINER_LABEL: self.workspace.name}, port, wait)
+        return containers.start(self.engine, image, self.labels, port, wait)
 
     def get(self, app: App, path: str = "/") -> str:
         """GET ``path`` from the app, like ``curl``, and return the body."""
@@ -314,19 +375,25 @@ class Lab:
     def cleanup(self, all_workspaces: bool = False) -> Cleaned:
         """Remove the containers, images and registry tags the lab created in this workspace (or in all of them).
 
-        Only objects carrying the lab's label are touched, and the step images its own builds made
-        (an unused stage's result carries no label); an image also tagged by someone else keeps those
-        other tags and so survives, and an image a container of someone else's uses is kept whole
-        (``kept`` names it). In the lab's own registry, the manifests it pushed are deleted
-        (with ``all_workspaces``, those of every ``lab-xxxxxx/`` repository).
+        Only the lab's containers (by their label), the images named in its namespace, the untagged
+        images below those and the step images its own builds made (an unused stage's result) are
+        touched; an image also tagged by someone else keeps those other tags and so survives, and an
+        image a container of someone else's uses is kept whole (``kept`` names it). In the lab's own
+        registry, the manifests it pushed are deleted (with ``all_workspaces``, those of every
+        ``lab-xxxxxx/`` repository).
         """
-        image_label, container_label = labels(None if all_workspaces else self.workspace.name)
-        plan = cleanup_plan(self.engine.containers(container_label), self.engine.images(image_label),
-                            self.engine.containers(), self.engine.images(), self.made)
-        for cid in plan.containers:
-            self.engine.remove_container(cid)
-        for ref in plan.images:
-            self.engine.remove_image(ref)
+        workspace = None if all_workspaces else self.workspace.name
+        cleaned = Cleaned(0, 0)
+        for _ in range(CLEANUP_ROUNDS):  # the containerd store keeps an image's untagged parents: a pass more sees them
+            plan = cleanup_plan(self.engine.containers(container_label(workspace)), self.engine.containers(),
+                                self.engine.images(), self.made, workspace)
+            for cid in plan.containers:
+                self.engine.remove_container(cid)
+            for ref in plan.images:
+                self.engine.remove_image(ref)
+            cleaned = Cleaned(cleaned.containers + len(plan.containers), cleaned.tags + len(plan.images), plan.kept)
+            if not plan.containers and not plan.images:
+                break
         pushed = self.pushed
         if all_workspaces and settings.on_loopback(self.registry):
             mine = [r for r in self.engine.catalog() if WORKSPACE_REPOSITORY.match(r)]
@@ -335,7 +402,7 @@ class Lab:
         self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
         self.made.clear()
         self.pushed = []
-        return dataclasses.replace(plan.cleaned, manifests=deleted)
+        return dataclasses.replace(cleaned, manifests=deleted)
 
 
 MODES = ("auto", "live", "record", "replay")

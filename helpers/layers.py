@@ -49,10 +49,15 @@ class HistoryRow:
     created_by: str
     instruction: str
     size: int
+    """Bytes as `docker image history` shows them: the layer's files on the overlay2 store, the disk its
+    snapshot uses (in 4 KiB blocks) on the containerd store."""
     comment: str
     tags: list[str]
     diff_id: str | None
     """The layer's content digest (from the image's RootFS), or None for metadata-only steps."""
+    content: int | None = None
+    """Bytes of the layer's files (what the lesson counts): ``size`` on the overlay2 store; on the containerd
+    store read from the image's export, None where it was not read."""
 
 
 @dataclass(repr=False)
@@ -62,6 +67,9 @@ class History(FrameReport):
     image: str
     rows: list[HistoryRow]
     layers: list[str] = field(default_factory=list)
+    image_id: str = ""
+    """The image's id (``docker image inspect``): its config's digest on overlay2, its manifest's (or index's)
+    on the containerd store."""
     record = HistoryRow
 
     @property
@@ -72,17 +80,24 @@ class History(FrameReport):
     def size(self) -> int:
         return sum(r.size for r in self.rows)
 
+    @property
+    def content(self) -> int:
+        """Bytes of the files of every layer (0 where they were not read)."""
+        return sum(r.content or 0 for r in self.rows)
+
     def by_id(self) -> dict[str, HistoryRow]:
         return {r.id: r for r in self.rows if r.id != "<missing>"}
 
 
-def parse_history(image: str, history: list[dict], inspect: dict) -> History:
+def parse_history(image: str, history: list[dict], inspect: dict, content: dict[str, int] | None = None) -> History:
     """Join the engine's history of ``image`` with its RootFS layers.
 
     Args:
         image: the name shown in the report.
         history: what the engine's ``/images/{name}/history`` returned (newest first).
         inspect: what ``/images/{name}/json`` returned.
+        content: bytes of each layer's files by diff_id, where the engine's sizes count something else
+            (the containerd store's disk blocks); None where they are the files' bytes (overlay2).
 
     Returns:
         A `History`; ``diff_id`` is set on each row that made a layer when the count of such rows
@@ -93,12 +108,14 @@ def parse_history(image: str, history: list[dict], inspect: dict) -> History:
     digests = iter(reversed(layers)) if sum(made) == len(layers) else iter(())
     rows = []
     for h, has_layer in zip(history, made):
+        diff_id = next(digests, None) if has_layer else None
+        size = h.get("Size", 0)
         rows.append(HistoryRow(
             id=h.get("Id", "<missing>"), created=h.get("Created", 0), created_by=h.get("CreatedBy", ""),
             instruction=instruction_of(h.get("CreatedBy", "")) or h.get("Comment", ""),
-            size=h.get("Size", 0), comment=h.get("Comment", ""), tags=h.get("Tags") or [],
-            diff_id=next(digests, None) if has_layer else None))
-    return History(image=image, rows=rows, layers=layers)
+            size=size, comment=h.get("Comment", ""), tags=h.get("Tags") or [], diff_id=diff_id,
+            content=size if content is None else content.get(diff_id, 0 if diff_id is None else None)))
+    return History(image=image, rows=rows, layers=layers, image_id=inspect.get("Id", ""))
 
 
 @dataclass

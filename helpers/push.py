@@ -1,6 +1,12 @@
-"""Pushes: the engine's push stream parsed into one row per layer, with sizes from the registry's manifest."""
+"""Pushes: the engine's push stream parsed into one row per layer, with sizes from the registry's manifest.
+
+On the overlay2 store the stream names each layer by its ``diff_id``; on the containerd store by its
+compressed blob's digest, and a BuildKit image there is pushed as an index whose second manifest is a
+provenance attestation: its blob is a row of its own, ``kind`` ``attestation``.
+"""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -11,6 +17,11 @@ from .report import FrameReport
 OUTCOMES = {"Pushed": "pushed", "Layer already exists": "exists"}
 """The push stream's status of a layer when it is done, and the lab's word for it (besides mounted)."""
 MOUNTED = "Mounted from "
+_DIGEST_LINE = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+")
+"""The push stream's last status, ``TAG: digest: sha256:... size: N`` (the only place the containerd store names it)."""
+INDEXES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+ATTESTATION = "attestation-manifest"
+"""The ``vnd.docker.reference.type`` of an index entry that holds an image's attestations, not an image."""
 
 
 def outcome_of(status: str) -> str | None:
@@ -23,7 +34,8 @@ class PushedLayer:
     """What the push did with one layer."""
 
     id: str
-    """The first 12 hex digits of the layer's digest (``diff_id``), as the push stream names it."""
+    """The first 12 hex digits the push stream names the blob by: the layer's ``diff_id`` on the overlay2
+    store, its compressed digest on the containerd store."""
     outcome: str
     """``pushed`` (uploaded now), ``exists`` (the repository had it) or ``mounted`` (copied
     inside the registry from another repository, nothing uploaded)."""
@@ -33,6 +45,8 @@ class PushedLayer:
     """The compressed blob's digest in the registry."""
     diff_id: str | None = None
     mounted_from: str | None = None
+    kind: str = "layer"
+    """``layer`` (a file-system layer of the image) or ``attestation`` (its provenance statement, pushed beside it)."""
 
 
 @dataclass(repr=False)
@@ -49,11 +63,19 @@ class PushReport(FrameReport):
 
     @property
     def title(self) -> str:
-        return (f"push of {self.repository}:{self.tag}: {self.count('pushed')} of {len(self.rows)} layers "
-                f"uploaded, {self.uploaded_bytes:,} bytes")
+        extra = len(self.rows) - len(self.layers)
+        besides = f" (and {extra} attestation{'s' * (extra > 1)})" if extra else ""
+        return (f"push of {self.repository}:{self.tag}: {self.count('pushed')} of {len(self.layers)} layers "
+                f"uploaded{besides}, {self.uploaded_bytes:,} bytes")
+
+    @property
+    def layers(self) -> list[PushedLayer]:
+        """The rows that are layers of the image (not attestations)."""
+        return [r for r in self.rows if r.kind == "layer"]
 
     def count(self, outcome: str) -> int:
-        return sum(r.outcome == outcome for r in self.rows)
+        """How many of the image's layers the push ``pushed``, found already there (``exists``) or ``mounted``."""
+        return sum(r.outcome == outcome for r in self.layers)
 
     @property
     def uploaded_bytes(self) -> int:
@@ -90,6 +112,8 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
             raise PushFailed(f"The push of {repository}:{tag} failed: {message.strip()}")
         status, layer = chunk.get("status", ""), chunk.get("id")
         digest = (chunk.get("aux") or {}).get("Digest", digest)
+        if m := _DIGEST_LINE.match(status):
+            digest = digest or m[1]
         if not layer or status.startswith(f"{tag}: digest"):
             continue
         if layer not in order:
@@ -103,23 +127,51 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
     return PushReport(repository, tag, [outcome[layer] for layer in order], digest, end, kept)
 
 
-def join_manifest(report: PushReport, layers: list[str], manifest: dict) -> PushReport:
-    """Order rows base first and fill sizes and digests from the registry's manifest.
+def resolve_index(manifest: dict, platform: dict[str, str]) -> tuple[str | None, list[str]]:
+    """For an index: the digest of the image manifest for ``platform`` (``{"os", "architecture"}``) and those
+    of the attestation manifests that refer to it; for an image manifest, ``(None, [])``."""
+    if manifest.get("mediaType") not in INDEXES and "manifests" not in manifest:
+        return None, []
+    entries = manifest.get("manifests") or []
+    images = [e for e in entries if (e.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION]
+    wanted = next((e for e in images if all((e.get("platform") or {}).get(k) == v for k, v in platform.items())),
+                  images[0] if images else None)
+    if wanted is None:
+        return None, []
+    attestations = [e["digest"] for e in entries if (e.get("annotations") or {}).get("vnd.docker.reference.digest")
+                    == wanted["digest"]]
+    return wanted["digest"], attestations
+
+
+def join_manifest(report: PushReport, layers: list[str], manifest: dict,
+                  attestations: Iterable[dict] = ()) -> PushReport:
+    """Order rows base first, fill sizes and digests from the registry's manifest, and name attestation blobs.
+
+    A row is a layer's when the stream named it by the layer's ``diff_id`` (overlay2 store) or by its
+    compressed blob's digest (containerd store); attestation rows come after the layers.
 
     Args:
         layers: the image's layer digests (``RootFS.Layers``), base first, as the manifest lists them.
-        manifest: the registry's image manifest for the pushed tag.
+        manifest: the registry's image manifest for the pushed tag (an index already resolved: `resolve_index`).
+        attestations: the attestation manifests pushed beside it, if any.
     """
     blobs = manifest.get("layers", [])
     by_id = {r.id: r for r in report.rows}
     rows = []
     for i, diff_id in enumerate(layers):
-        row = by_id.get(diff_id.split(":")[-1][:12])
+        blob = blobs[i] if i < len(blobs) else {}
+        row = by_id.get(diff_id.split(":")[-1][:12]) or by_id.get(blob.get("digest", ":").split(":")[-1][:12])
         if row is None or row in rows:
             continue
         row.diff_id = diff_id
-        if i < len(blobs):
-            row.size, row.digest = blobs[i]["size"], blobs[i]["digest"]
+        if blob:
+            row.size, row.digest = blob["size"], blob["digest"]
         rows.append(row)
+    for attestation in attestations:
+        for blob in attestation.get("layers", []):
+            row = by_id.get(blob["digest"].split(":")[-1][:12])
+            if row is not None and row not in rows:
+                row.size, row.digest, row.kind = blob["size"], blob["digest"], "attestation"
+                rows.append(row)
     report.rows = rows + [r for r in report.rows if r not in rows]
     return report

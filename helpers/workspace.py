@@ -1,7 +1,9 @@
 """The lab's scratch folder: the Flask app and the Dockerfiles the lab builds."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
 import tempfile
@@ -9,9 +11,12 @@ from pathlib import Path
 
 from .errors import BadInput
 
-HEADER = "# {workspace}: this line keeps other runs' builds from serving as this workspace's cache\n"
-"""The first line of each file the lab writes for a COPY, so no other workspace's build matches it."""
-APP = HEADER + '''\
+MARK = "user.layer-lab.workspace"
+"""An extended attribute naming the workspace, on each file the lab writes. BuildKit's COPY cache key includes
+a file's extended attributes, so no other workspace's BuildKit build of the same text serves this one's COPY;
+the classic builder's context (`helpers.engine.context_tar`, as the docker CLI sends it) carries none, and
+``cat`` shows none: the files read as the workshop's."""
+APP = '''\
 from flask import Flask
 
 app = Flask(__name__)
@@ -57,8 +62,12 @@ class Workspace:
         return f"<Workspace {self.path}>"
 
     def write(self, filename: str, text: str) -> Path:
+        """Write ``text`` to ``filename`` in the workspace, marked as this workspace's (`MARK`) where the file
+        system keeps extended attributes."""
         path = self.path / _check_filename(filename)
         path.write_text(text)
+        with contextlib.suppress(OSError):  # no user xattrs here (an old tmpfs, some network file systems)
+            os.setxattr(path, MARK, self.name.encode())
         return path
 
     def read(self, filename: str) -> str:
@@ -73,8 +82,8 @@ class Workspace:
         if not message or len(message) > 200 or not message.isprintable():
             raise BadInput(f"The app's message must be one line of printable text (got {message!r}).",
                            'Pass a short message such as "hello world!".')
-        return self.write(filename, APP.format(message=json.dumps(message), workspace=self.name))
+        return self.write(filename, APP.format(message=json.dumps(message)))
 
     def write_requirements(self, *packages: str) -> Path:
-        """Write ``requirements.txt`` listing ``packages``; its first line names the workspace, as app.py's does."""
-        return self.write("requirements.txt", HEADER.format(workspace=self.name) + "".join(f"{p}\n" for p in packages))
+        """Write ``requirements.txt`` listing ``packages``, one a line."""
+        return self.write("requirements.txt", "".join(f"{p}\n" for p in packages))

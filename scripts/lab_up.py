@@ -24,6 +24,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import current_engine  # noqa: E402  (standard library only, like this script)
 
 
 def _settings():
@@ -43,8 +45,9 @@ BASE_LABEL = "layer-lab.role=base"
 CA_IN_IMAGE = "/usr/local/share/layer-lab/ca-bundle.crt"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 BUILDX = SETTINGS.LAB_BUILDX
-BUILDX_SUITE = "trixie"
-"""The first Debian release whose docker-buildx (0.13, a static binary) prints `--progress=rawjson`."""
+BUILDX_SUITE = "sid"
+"""The Debian suite whose docker-buildx (0.29, a static binary, as current Docker ships) the lab uses; it prints
+`--progress=rawjson` and runs on Debian 12, against Docker 20.10's BuildKit as against a current engine's."""
 
 
 class UpError(Exception):
@@ -289,13 +292,13 @@ def wrap_official_base(ca: Path, ca_sum: str) -> None:
 
 
 def ensure_base() -> tuple[str, str]:
+    ca = default_ca_bundle()  # a CA bundle named but missing is named whatever base is asked for
     wanted = os.environ.get("LAYER_LAB_BASE")
     if wanted:
         if image_labels(wanted) is None and docker("pull", wanted, check=False, timeout=600).returncode != 0:
             raise UpError(f"LAYER_LAB_BASE={wanted} is not on the engine and cannot be pulled. "
                           "Pull or build it first, or unset LAYER_LAB_BASE.")
         return wanted, "LAYER_LAB_BASE names it"
-    ca = default_ca_bundle()
     ca_sum = hashlib.sha256(ca.read_bytes()).hexdigest()[:16] if ca else "none"
     labels = image_labels(LOCAL_BASE)
     if labels is not None and labels.get("layer-lab.ca-sha256") == ca_sum:
@@ -343,10 +346,10 @@ def ensure_buildx() -> str:
 
     It is no CLI plugin, so `docker build` keeps its own builder; apt downloads and verifies it.
     """
+    if docker("buildx", "version", check=False).returncode == 0:  # the lab's builds use it first (helpers.cli)
+        return "the docker CLI has the buildx plugin"
     if BUILDX.is_file():
         return f"the lab's own buildx is in {BUILDX.parent}"
-    if docker("buildx", "version", check=False).returncode == 0:
-        return "the docker CLI has the buildx plugin"
     if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
         raise UpError("no apt-get here to fetch Debian's docker-buildx")
     entry = debian_entry()
@@ -362,7 +365,7 @@ def ensure_buildx() -> str:
         apt = ["apt-get", "-qq", "-o", f"Dir::Etc::SourceList={tmp / BUILDX_SUITE}.sources",
                "-o", "Dir::Etc::SourceParts=/nonexistent", "-o", f"Dir::State::Lists={tmp / 'lists'}",
                "-o", f"Dir::Cache={tmp / 'cache'}", "-o", "Acquire::Languages=none", "-o", "Acquire::Retries=0",
-               "-o", "Acquire::http::Timeout=20"]
+               "-o", "Acquire::http::Timeout=20", "-o", "Acquire::Check-Valid-Until=false"]
         run(*apt, "update", "--error-on=any", timeout=300)
         run(*apt, "download", f"docker-buildx/{BUILDX_SUITE}", cwd=tmp, timeout=300)
         deb = next(tmp.glob("docker-buildx_*.deb"))
@@ -384,11 +387,21 @@ def main() -> int:
                         help="registry port on 127.0.0.1 (default 5000, or LAYER_LAB_REGISTRY_PORT)")
     parser.add_argument("--gc-only", action="store_true",
                         help="only garbage-collect the lab's own registry (`make clean` does)")
+    parser.add_argument("--engine", choices=("default", "current"), default=os.environ.get("ENGINE") or "default",
+                        help="default: the engine the docker CLI finds (or Debian 12's dockerd 20.10); current: "
+                             "also Debian sid's Docker 28 with the containerd image store beside it (prints its "
+                             "DOCKER_HOST)")
+    parser.add_argument("--stop", action="store_true", help="stop the current engine (with --engine current)")
     args = parser.parse_args()
+    if os.environ.get("DOCKER_HOST") == current_engine.docker_host(STATE):
+        del os.environ["DOCKER_HOST"]  # the default engine is the local one; the current one is brought up beside it
     started = time.monotonic()
     try:
         if args.gc_only:
             say(f"registry garbage: {collect_garbage()}")
+            return 0
+        if args.stop:
+            say(f"current engine: {current_engine.stop(STATE)}")
             return 0
         engine = ensure_engine()
         say(f"engine: {engine}")
@@ -403,11 +416,13 @@ def main() -> int:
             lines = (getattr(e, "stderr", "") or str(e)).strip().splitlines() or ["?"]
             detail = next((line for line in lines if line.startswith("E:")), lines[0])[:200]
             say(f"buildx: none for the lab ({detail}); its BuildKit path falls back to plain progress")
+        if args.engine == "current":
+            say(f"current engine: {current_engine.ensure(STATE, base, SETTINGS.REGISTRY_CONFIG, say)}")
     except subprocess.CalledProcessError as e:
         cmd = " ".join(map(str, e.cmd))[:120]
         say(f"FAILED: `{cmd}` exited {e.returncode}: {(e.stderr or '').strip()[-300:]}")
         return 1
-    except UpError as e:
+    except (UpError, current_engine.EngineError) as e:
         say(f"FAILED: {e}")
         return 1
     STATE.mkdir(parents=True, exist_ok=True)
@@ -415,6 +430,8 @@ def main() -> int:
              "engine": engine, "registry_note": registry}
     (STATE / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
     say(f"ready in {time.monotonic() - started:.1f} s (state in {STATE / 'lab.json'})")
+    if args.engine == "current":
+        print(f"DOCKER_HOST={current_engine.docker_host(STATE)}")
     return 0
 
 

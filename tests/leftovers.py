@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import docker
 
 from helpers.engine import Engine
 from helpers.settings import STATE_DIR, load, on_loopback
+from tests import engines
 
-SNAPSHOT = STATE_DIR / "leftovers-before.json"
+
+def snapshot_path() -> Path:
+    """Where the state before the suite is kept: one file per engine the suite brings up."""
+    return STATE_DIR / f"leftovers-before-{'current' if engines.is_current() else 'default'}.json"
 
 
 def repositories_with_tags(engine: Engine) -> dict[str, list[str]]:
@@ -55,16 +60,17 @@ def describe(client: docker.APIClient, kind: str, ident: str) -> str:
 def main(command: str) -> int:
     engine = Engine(load().registry)
     if command == "snapshot":
-        SNAPSHOT.write_text(json.dumps(state(engine)))
+        snapshot_path().write_text(json.dumps(state(engine)))
         return 0
-    before, after = json.loads(SNAPSHOT.read_text()), state(engine)
+    before, after = json.loads(snapshot_path().read_text()), state(engine)
     new = {kind: sorted(set(after[kind]) - set(before[kind])) for kind in after}
     if any(new.values()):
         for kind, idents in new.items():
             for ident in idents:
                 print(f"LEFT BEHIND ({kind}): {describe(engine.api, kind, ident)}")
         return 1
-    print("nothing left behind by the suite: " + ", ".join(f"{len(after[k])} {k} as before" for k in after))
+    counts = ", ".join(f"{len(after[k])} {k} as before" for k in after)
+    print(f"nothing left behind by the suite on Docker {engine.version()['Version']}: {counts}")
     return 0
 
 

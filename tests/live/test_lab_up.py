@@ -3,6 +3,7 @@ buildx it fetches stays the lab's own."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_buildx_is_fetched_into_the_state_folder_only(engine, tmp_path):
     assert "fetched docker-buildx_" in buildx_line(done) and buildx_line(done).endswith(" s)")
     fetched = tmp_path / "buildx" / "docker-buildx"
     version = subprocess.run([str(fetched), "version"], capture_output=True, text=True, timeout=20)
-    assert version.returncode == 0 and "github.com/docker/buildx 0.1" in version.stdout
+    assert version.returncode == 0 and re.search(r"github.com/docker/buildx v?0\.(1[3-9]|[2-9]\d)\.", version.stdout)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["buildx", "lab.json"]
 
 

@@ -86,8 +86,8 @@ def test_every_public_engine_method_is_in_the_protocol():
 
 def test_call_keys_name_every_argument_however_it_was_passed():
     assert _key("http_get", ("http://x/",), {}) == _key("http_get", (), {"url": "http://x/", "timeout": 2.0})
-    assert _key("build", ("/here", "t:1", {}), {}) == _key("build", ("/there",), {"tag": "t:1", "labels": {}})
-    assert _key("build", ("/here", "t:1", {}), {}) != _key("build", ("/here", "t:2", {}), {})
+    assert _key("build", ("/here", "t:1"), {}) == _key("build", ("/there",), {"tag": "t:1", "dockerfile": "Dockerfile"})
+    assert _key("build", ("/here", "t:1"), {}) != _key("build", ("/here", "t:2"), {})
 
 
 def example(annotation: str):

@@ -6,7 +6,7 @@ import pytest
 from helpers import progress
 from tests.conftest import load
 
-BUILDS = {"build_v1_nocache": "5/5", "buildkit_v1_nocache": "3/3", "buildkit_rawjson_v1_nocache": "3/3"}
+BUILDS = {"build_v1_nocache": "4/4", "buildkit_v1_nocache": "3/3", "buildkit_rawjson_v1_nocache": "3/3"}
 
 
 @pytest.fixture(autouse=True)

@@ -6,18 +6,20 @@ import requests
 
 from helpers.engine import Engine
 from helpers.errors import CredentialsRejected, EngineUnavailable, PushFailed, RegistryUnavailable
-from helpers.push import join_manifest, parse_push_stream
-from tests.conftest import load, recorded
+from helpers.push import join_manifest, parse_push_stream, resolve_index
+from tests.conftest import DATA, load, recorded
 
-PUSHES = [n for n in recorded("push_") if n != "push_missing_tag"]
+PUSHES = recorded("push_", without=("_missing_tag",))
 
 
 @pytest.mark.parametrize("name", PUSHES)
 def test_every_recorded_push_has_one_outcome_per_layer(name):
     report = parse_push_stream("repo", "v", load(name))
-    assert len(report.rows) == 3
+    top = DATA / f"manifest_{name.removeprefix('push_')}.json"
+    index = top.is_file() and "manifests" in load(top.stem).get("manifest", {})  # buildx on the containerd store
+    assert len(report.rows) == 3 + index  # an index holds the image's provenance attestation, pushed beside it
     assert {r.outcome for r in report.rows} <= {"pushed", "exists", "mounted"}
-    assert report.digest.startswith("sha256:")
+    assert report.digest.startswith("sha256:")  # the aux record on overlay2, the last status line on containerd
 
 
 def joined(name, image):
@@ -93,3 +95,35 @@ def test_a_push_stream_that_breaks_off_names_who_went_away(engine_alive, error):
     with pytest.raises(error, match="localhost:5000/x:v1") as err:
         list(engine.push("localhost:5000/x", "v1"))
     assert type(err.value) is error
+
+
+def test_containerd_push_rows_are_joined_by_their_compressed_digest():
+    """The containerd store names a layer in the push stream by its compressed blob's digest, not its diff_id."""
+    for tag in ("v1", "v2"):
+        inspect, manifest = load(f"inspect_{tag}_containerd"), load(f"manifest_{tag}_containerd")
+        report = parse_push_stream("repo", tag, load(f"push_{tag}_containerd"))
+        assert not {r.id for r in report.rows} & {d[7:19] for d in inspect["RootFS"]["Layers"]}  # not by diff_id
+        report = join_manifest(report, inspect["RootFS"]["Layers"], manifest)
+        assert [r.diff_id for r in report.rows] == inspect["RootFS"]["Layers"]
+        assert [r.digest for r in report.rows] == [blob["digest"] for blob in manifest["layers"]]
+        assert report.digest.startswith("sha256:")
+    assert [r.outcome for r in report.rows] == ["exists", "exists", "pushed"] and report.uploaded_bytes < 1_000
+
+
+def test_an_index_resolves_to_the_platform_manifest_and_its_attestation():
+    top = load("manifest_buildkit_rawjson_v2_containerd")
+    image, attestations = resolve_index(top["manifest"], {"os": "linux", "architecture": "amd64"})
+    assert image == load("manifest_buildkit_rawjson_v2_image_containerd")["digest"]
+    assert attestations == [load("manifest_buildkit_rawjson_v2_attestation_containerd")["digest"]]
+    assert resolve_index(load("manifest_v2"), {"os": "linux", "architecture": "amd64"}) == (None, [])
+
+
+def test_an_attestation_blob_is_a_row_of_its_own_not_a_layer():
+    report = parse_push_stream("repo", "v2", load("push_buildkit_rawjson_v2_containerd"))
+    layers = load("inspect_buildkit_rawjson_v2_containerd")["RootFS"]["Layers"]
+    report = join_manifest(report, layers, load("manifest_buildkit_rawjson_v2_image_containerd")["manifest"],
+                           [load("manifest_buildkit_rawjson_v2_attestation_containerd")["manifest"]])
+    assert [r.kind for r in report.rows] == ["layer", "layer", "layer", "attestation"]
+    assert [r.diff_id for r in report.layers] == layers and report.rows[-1].diff_id is None
+    assert len(report.layers) == 3 and "(and 1 attestation)" in report.title
+    assert report.digest == load("manifest_buildkit_rawjson_v2_containerd")["digest"]
