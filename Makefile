@@ -5,7 +5,7 @@
 #               up a current Docker (28, containerd image store) beside it and prints its DOCKER_HOST last
 #   make record re-run every notebook live with each builder, storing the classic run's outputs and
 #               both runs' recordings for replay
-#   make bench  set everything up and time the helpers against the docker CLI (benchmarks/README.md)
+#   make bench  set everything up and time the helpers against the docker CLI, on both engines (benchmarks/README.md)
 #   make clean  remove what the lab created on the engine (by its label) and in its registry, and the virtualenv
 
 PYTHON ?= python3
@@ -17,11 +17,12 @@ ENGINE ?= default
 
 .PHONY: lab test up venv record bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml jupyter/overrides.json jupyter/jupyter_server_config.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
 	$(PY) -m pip install --quiet -e '.[lab,test]' 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import helpers, docker, pandas, matplotlib, nbval, jupyterlab"
+	sh scripts/install_jupyter_config.sh $(VENV)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -29,8 +30,9 @@ venv: $(VENV)/.installed
 up:
 	$(PYTHON) scripts/lab_up.py --engine $(ENGINE)
 
+# JupyterLab opens on the start notebook, the file browser showing the notebooks; the URL it prints is that page's.
 lab: venv up
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/00-start-here.ipynb
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=notebooks --ServerApp.default_url=/lab/tree/00-start-here.ipynb
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NBVAL_LAX := --nbval-lax --nbval-current-env -p no:cacheprovider
@@ -71,6 +73,7 @@ record: venv up
 		--output-dir .lab/buildkit-run notebooks/[0-9][0-9]-*.ipynb
 
 bench: venv up
+	$(PYTHON) scripts/lab_up.py --engine current
 	$(PY) -m benchmarks.run
 
 clean:

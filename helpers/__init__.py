@@ -15,7 +15,8 @@ from .errors import (
                      RegistryUnavailable,
 )
 from .files import changes_between, waste
-from .journey import check_guess, journey
+from .guess import check_guess
+from .journey import journey
 from .lab import Lab, connect
 from .layers import History, Sharing, compare
 from .push import PushReport

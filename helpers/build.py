@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .boundary import Event
+from .display import short_name
 from .errors import BuildFailed, ImageMissing
 from .layers import History
 from .report import FrameReport
@@ -60,7 +61,7 @@ class BuildReport(FrameReport):
     @property
     def title(self) -> str:
         reused = sum(s.cached for s in self.rows)
-        return (f"build of {self.tag}: {len(self.rows) - reused} steps built, {reused} reused, "
+        return (f"build of {short_name(self.tag)}: {len(self.rows) - reused} steps built, {reused} reused, "
                 f"{self.seconds:.2f} s")
 
     @property

@@ -9,9 +9,10 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from .build import BuildReport
-from .display import human
+from .display import human, short_name
 from .journey import Journey
 from .layers import History, Sharing, compare
 from .push import PushReport
@@ -26,17 +27,18 @@ MAX_CELL_TEXT_ROWS = 25
 MAX_COLUMN_LABELS = 12
 _LEGEND = dict(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
 _DIGEST = re.compile(r"\b([0-9a-f]{7})[0-9a-f]{5,}\b")
+_SOURCE = re.compile(r"^(COPY|ADD) (?:file|dir|multi):[0-9a-f]+ in ")
 
 
 def _short(text: str, width: int = 40) -> str:
-    """``text`` with long hex digests cut to 7 digits, then cut to ``width`` characters."""
+    """``text`` with a COPY/ADD source's checksum left out (``COPY file:<hex> in /app.py`` -> ``COPY … /app.py``),
+    other long hex digests cut to 7 digits, then cut to ``width`` characters."""
+    text = _SOURCE.sub(r"\1 … ", text)
     text = _DIGEST.sub(r"\1…", text)
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def _name(image: str) -> str:
-    """An image's name without the workspace or registry in front: ``python-hello-world:v1``."""
-    return image.rsplit("/", 1)[-1]
+_name = short_name
 
 
 def _layer_name(row) -> str:
@@ -84,13 +86,13 @@ def layer_sizes(*histories: History, ax: Axes | None = None) -> Figure:
     ax.xaxis.set_major_formatter("{x:g}")
     ax.set_xlabel("layer size (MB, uncompressed, log scale)")
     ax.set_ylabel("image: step that made the layer")
-    ax.set_title("Layer sizes: the base layer dwarfs yours; shared ones are stored once")
+    ax.set_title("Layer sizes, on a log scale: the base dwarfs your layers; shared ones are stored once")
     ax.legend(handles=[Patch(facecolor=REUSED, hatch=SHARED_HATCH, label="shared"),
                        Patch(facecolor=NEW, label="only in this image")], **_LEGEND)
     return ax.figure
 
 
-def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
+def cache_hits(*builds: BuildReport, labels: list[str] | None = None, ax: Axes | None = None) -> Figure:
     """A grid of Dockerfile steps by builds, coloured by whether each step came from the cache.
 
     Each cell shows the seconds the step took (and its instruction, when the builds' Dockerfiles
@@ -99,6 +101,8 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
 
     Args:
         *builds: the builds to compare, one column each, in this order.
+        labels: what each build is (``"cold build"``, ``"code change"``), shown under its column with its
+            tag; by default the tags alone.
         ax: axes to draw into; a new figure is made when None.
 
     Returns:
@@ -125,11 +129,12 @@ def cache_hits(*builds: BuildReport, ax: Axes | None = None) -> Figure:
                 ax.text(col, row, text, ha="center", va="center", fontsize=8)
     every = math.ceil(n / MAX_CELL_TEXT_ROWS)
     steps = [next(b.rows[i] for b in builds if i < len(b.rows)) for i in range(0, n, every)]
-    labels = [f"{s.step}. {_short(s.instruction)}" if same else f"step {s.step}" for s in steps]
-    ax.set_yticks(range(0, n, every), labels, fontsize=8)
+    ax.set_yticks(range(0, n, every), [f"{s.step}. {_short(s.instruction)}" if same else f"step {s.step}"
+                                       for s in steps], fontsize=8)
     every = math.ceil(len(builds) / MAX_COLUMN_LABELS)
-    names = [_name(b.tag) for b in builds[::every]]
-    crowded = len(builds) > 4 or sum(map(len, names)) > 90  # about what the axis fits side by side
+    names = [_name(b.tag) if labels is None else f"{labels[i]}\n({_name(b.tag)})"
+             for i, b in list(enumerate(builds))[::every]]
+    crowded = len(builds) > 4 or sum(len(n.split("\n")[0]) for n in names) > 90  # about what the axis fits
     tilt = dict(rotation=45 if len(builds) > 4 else 20, ha="right", rotation_mode="anchor") if crowded else {}
     ax.set_xticks(range(0, len(builds), every), names, fontsize=8, **tilt)
     ax.hlines(np.arange(n + 1) - 0.5, -0.5, len(builds) - 0.5, color="white", linewidth=1)
@@ -161,29 +166,43 @@ def _stacked(ax: Axes, names: list[str], first: list[int], second: list[int], la
 
 
 def push_bytes(*pushes: PushReport, ax: Axes | None = None) -> Figure:
-    """One bar per push: compressed bytes uploaded, then bytes the registry already had or mounted.
+    """Per push, two bars on a log scale: the compressed bytes it uploaded and those the registry already had.
 
-    The scale is linear, so a few uploaded bytes make no visible bar; each bar's text gives them.
+    A log scale, so that a push of a few hundred bytes shows beside one of megabytes; each bar says its bytes.
 
     Args:
-        *pushes: the pushes to compare, one bar each, labelled by tag, in this order.
+        *pushes: the pushes to compare, one pair of bars each, labelled by image, in this order.
         ax: axes to draw into; a new figure is made when None.
 
     Returns:
         The figure drawn into.
     """
-    ax = _axes(ax, len(pushes))
-    _stacked(ax, [p.tag for p in pushes], [p.uploaded_bytes for p in pushes], [p.reused_bytes for p in pushes],
-             [f"uploaded {human(p.uploaded_bytes)}, reused {human(p.reused_bytes)}" for p in pushes],
-             dict(color=NEW, label="uploaded (pushed)"), dict(color=REUSED, label="reused (exists or mounted)"))
-    ax.set_xlabel("layer bytes (MB, compressed)")
-    ax.set_ylabel("push (tag)")
+    ax = _axes(ax, 2 * len(pushes))
+    ys = np.arange(len(pushes)) * 2.6
+    values = [p.uploaded_bytes for p in pushes] + [p.reused_bytes for p in pushes]
+    low = min([v for v in values if v] or [1]) / 3  # a push that uploaded nothing draws no bar
+    sent = ax.barh(ys, [max(p.uploaded_bytes, low) for p in pushes], color=NEW, label="uploaded (pushed)")
+    kept = ax.barh(ys + 1, [max(p.reused_bytes, low) for p in pushes], color=REUSED,
+                   label="not uploaded: the registry had it")
+    ax.bar_label(sent, [f"uploaded {human(p.uploaded_bytes)}" for p in pushes], padding=3, fontsize=8)
+    ax.bar_label(kept, [f"already there {human(p.reused_bytes)}" for p in pushes], padding=3, fontsize=8)
+    ax.set_yticks(ys + 0.5, [f"push of\n{_name(p.repository)}:{p.tag}" for p in pushes], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(low, max(values) * 300)
+    ax.xaxis.set_major_locator(LogLocator(base=100))
+    ax.xaxis.set_minor_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(lambda x, _: human(x))
+    ax.set_xlabel("layer bytes (compressed, log scale)")
     ax.set_title("Push: only new layers are uploaded; the registry reuses the rest")
+    ax.legend(**_LEGEND)
     return ax.figure
 
 
 def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
-    """One bar per image of a `Sharing` report: bytes in layers shared with the others, then its own.
+    """What the images of a `Sharing` report would take if each had its own copy of its layers, beside what
+    they take with shared layers stored once; each bar split into shared and own bytes.
 
     Args:
         sharing: what `compare` returned for the images.
@@ -193,16 +212,16 @@ def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
         The figure drawn into.
     """
     images = list(dict.fromkeys(i for r in sharing.rows for i in r.images))
-    shared = [sum(r.size for r in sharing.rows if r.shared and i in r.images) for i in images]
-    unique = [sum(r.size for r in sharing.rows if not r.shared and i in r.images) for i in images]
-    ax = _axes(ax, len(images))
-    _stacked(ax, [_name(i) for i in images], shared, unique,
-             [f"shared {human(s)}, unique {human(u)}" for s, u in zip(shared, unique)],
-             dict(color=REUSED, hatch=SHARED_HATCH, label="in shared layers"),
-             dict(color=NEW, label="in layers only this image has"))
-    ax.set_xlabel("layer bytes (MB, uncompressed)")
-    ax.set_ylabel("image")
-    ax.set_title("Shared layers are stored once: each image adds only its unique bytes")
+    shared = sum(r.size for r in sharing.rows if r.shared)
+    own = sum(r.size for r in sharing.rows if not r.shared)
+    copies = sum(r.size * len(r.images) for r in sharing.rows if r.shared)
+    ax = _axes(ax, 2)
+    _stacked(ax, [f"each image its own copy\n({len(images)} images)", "shared layers stored once"],
+             [copies, shared], [own, own], [f"{human(copies + own)}", f"{human(shared + own)}"],
+             dict(color=REUSED, hatch=SHARED_HATCH, label="in layers the images share"),
+             dict(color=NEW, label="in layers only one image has"))
+    ax.set_xlabel("layer bytes on disk (MB, uncompressed)")
+    ax.set_title(f"{', '.join(_name(i) for i in images)}: shared layers are stored once")
     return ax.figure
 
 
@@ -263,3 +282,92 @@ def line_order(good: list[BuildReport], bad: list[BuildReport], good_pushes: lis
     axes[0].legend(fontsize=8)
     axes[0].figure.suptitle("The same code changes cost far more when COPY comes before the install")
     return axes[0].figure
+
+
+def _layer_boxes(history: History) -> list[tuple[str, int]]:
+    """An image's layers base first, as (what made it, bytes of its files)."""
+    return [(_short(_layer_name(r), 34), r.content if r.content is not None else r.size)
+            for r in reversed(history.rows) if r.diff_id is not None]
+
+
+def union(history: History, rw_bytes: int, copied: tuple[str, int, int] | None = None, store: str = "",
+          ax: Axes | None = None) -> Figure:
+    """The workshop's first picture, measured: a container is its image's read-only layers, stacked by the union
+    file system, with a thin read/write layer of its own on top, into which a changed file is copied up.
+
+    Args:
+        history: the image's history (its layers, base first, with their bytes).
+        rw_bytes: the container's read/write layer, in bytes (``SizeRw``).
+        copied: a file the container changed: its path, its bytes, and the index (base = 0) of the image
+            layer it was copied up from.
+        store: how the engine stacks layers, for the title (``overlay2``).
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    layers = _layer_boxes(history)
+    ax = _axes(ax, len(layers) + 2)
+    for level, (made, size) in enumerate(layers):
+        ax.add_patch(Rectangle((0, level), 6, 0.9, facecolor=REUSED, edgecolor="white"))
+        ax.text(3, level + 0.45, f"{made}   ({human(size)})", ha="center", va="center", fontsize=8)
+    top = len(layers) + 0.3
+    ax.add_patch(Rectangle((0, top), 6, 0.6, facecolor=NEW, edgecolor="grey", linestyle="--"))
+    ax.text(3, top + 0.3, f"container's read/write layer ({human(rw_bytes)})", ha="center", va="center", fontsize=8)
+    if copied is not None:
+        path, size, level = copied
+        ax.annotate(f"copy-up on first write:\n{path.rsplit('/', 1)[-1]} ({human(size)})", xy=(6.1, top + 0.3),
+                    xytext=(6.4, level + 0.45), fontsize=8, va="center",
+                    arrowprops=dict(arrowstyle="->", color=NEW, connectionstyle="arc3,rad=0.3"))
+    ax.text(-0.2, len(layers) / 2, "image: read-only layers, shared", rotation=90, ha="right", va="center",
+            fontsize=8)
+    ax.set_xlim(-0.6, 9.5)
+    ax.set_ylim(-0.2, top + 0.9)
+    ax.set_axis_off()
+    how = f" ({store})" if store else ""
+    ax.set_title(f"A running container: the image's layers, stacked by the union file system{how}, and a thin "
+                 "read/write layer on top", fontsize=9)
+    return ax.figure
+
+
+def stacks(*histories: History, ax: Axes | None = None) -> Figure:
+    """The workshop's second picture, measured: images side by side as stacks of layers, the layers they share
+    (same digest, same place) drawn once across them.
+
+    Args:
+        *histories: the images' histories, one stack each, in this order.
+        ax: axes to draw into; a new figure is made when None.
+
+    Returns:
+        The figure drawn into.
+    """
+    columns = [[r for r in reversed(h.rows) if r.diff_id is not None] for h in histories]
+    sizes = {r.diff_id: (r.content if r.content is not None else r.size) for rows in columns for r in rows}
+    ax = _axes(ax, max(map(len, columns)) + 2)
+    width = 4.0
+    for level in range(max(map(len, columns))):
+        here = [rows[level] if level < len(rows) else None for rows in columns]
+        ids = {r.diff_id for r in here if r is not None}
+        if len(ids) == 1 and None not in here and len(histories) > 1:
+            r = here[0]
+            ax.add_patch(Rectangle((0, level), width * len(histories), 0.9, facecolor=REUSED, hatch=SHARED_HATCH,
+                                   edgecolor="white"))
+            label = f"{_short(_layer_name(r), 40)} ({human(sizes[r.diff_id])}) - stored once"
+            ax.text(width * len(histories) / 2, level + 0.45, label, ha="center", va="center", fontsize=8)
+            continue
+        for col, r in enumerate(here):
+            if r is not None:
+                ax.add_patch(Rectangle((col * width, level), width - 0.1, 0.9, facecolor=NEW, edgecolor="white"))
+                label = f"{_short(_layer_name(r), 24)}\n({human(sizes[r.diff_id])})"
+                ax.text(col * width + width / 2, level + 0.45, label, ha="center", va="center", fontsize=7)
+    for col, h in enumerate(histories):
+        ax.text(col * width + width / 2, max(map(len, columns)) + 0.2, _name(h.image), ha="center", fontsize=9,
+                fontweight="bold")
+    ax.set_xlim(-0.2, width * len(histories) + 0.2)
+    ax.set_ylim(-0.2, max(map(len, columns)) + 0.8)
+    ax.set_axis_off()
+    ax.set_title("Images share the layers they have in common: stored once on disk, pulled and pushed once",
+                 fontsize=9)
+    ax.legend(handles=[Patch(facecolor=REUSED, hatch=SHARED_HATCH, label="shared by both"),
+                       Patch(facecolor=NEW, label="this image's own")], **_LEGEND)
+    return ax.figure

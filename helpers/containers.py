@@ -4,12 +4,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import pandas as pd
+
 from .boundary import EngineLike
-from .errors import ContainerFailed, NotAnswering, PortBusy
+from .errors import BadInput, ContainerFailed, NotAnswering, PortBusy
 from .report import FrameReport
 
 APP_PORT = "5000/tcp"
 KINDS = {0: "changed", 1: "added", 2: "deleted"}
+LETTERS = {"changed": "C", "added": "A", "deleted": "D"}
+"""The letter `docker diff` prints for each kind of change."""
 
 
 @dataclass
@@ -31,7 +35,7 @@ class App:
         return f"<App {self.id[:12]} from {self.image} at {self.url}>"
 
 
-def start(engine: EngineLike, image: str, labels: dict[str, str], port: int = 5001, wait: float = 30.0) -> App:
+def start(engine: EngineLike, image: str, labels: dict[str, str], port: int | None = 5001, wait: float = 30.0) -> App:
     """Run ``image`` detached, mapping its port 5000 to ``port`` on 127.0.0.1, and wait until it answers.
 
     If ``port`` is busy, the engine picks a free one and the app's ``note`` says so; likewise when
@@ -57,9 +61,11 @@ def start(engine: EngineLike, image: str, labels: dict[str, str], port: int = 50
     return app
 
 
-def _started(engine: EngineLike, image: str, labels: dict[str, str], port: int) -> App:
-    """A container of ``image`` started with its port 5000 published on 127.0.0.1, ``port`` if free."""
-    if engine.port_free(port):
+def _started(engine: EngineLike, image: str, labels: dict[str, str], port: int | None) -> App:
+    """A container of ``image`` started with its port 5000 published on 127.0.0.1, ``port`` if free (None: any)."""
+    if port is None:
+        binding, note = ("127.0.0.1", None), "Docker picked a free host port"
+    elif engine.port_free(port):
         binding, note = ("127.0.0.1", port), f"host port {port} -> container port 5000"
     else:
         binding, note = ("127.0.0.1", None), f"host port {port} was busy, so Docker picked a free one"
@@ -75,7 +81,7 @@ def _started(engine: EngineLike, image: str, labels: dict[str, str], port: int) 
         raise _exited(engine, cid, image, info["State"])
     host_port = int(mapped[0]["HostPort"])
     if binding[1] is None:
-        note = note.replace("a free one", f"port {host_port}")
+        note = note.replace("a free one", f"port {host_port}").replace("a free host port", f"host port {host_port}")
     return App(cid, image, host_port, note)
 
 
@@ -111,6 +117,11 @@ class Change:
     kind: str
     """``added``, ``changed`` or ``deleted`` (docker diff's A, C, D)."""
 
+    @property
+    def letter(self) -> str:
+        """The letter `docker diff` prints for it."""
+        return LETTERS.get(self.kind, "?")
+
 
 @dataclass(repr=False)
 class Changes(FrameReport):
@@ -124,6 +135,12 @@ class Changes(FrameReport):
     def title(self) -> str:
         return f"docker diff {self.container[:12]}: {len(self.rows)} paths"
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """As `docker diff` prints it, the letter first, with its word beside it."""
+        return pd.DataFrame([{"": c.letter, "change": c.kind, "path": c.path} for c in self.rows],
+                            columns=["", "change", "path"])
+
     def kind_of(self, path: str) -> str | None:
         return next((c.kind for c in self.rows if c.path == path), None)
 
@@ -132,3 +149,37 @@ def parse_diff(container: str, diff: list[dict]) -> Changes:
     """Turn the engine's ``/containers/{id}/changes`` payload into `Changes`, sorted by path."""
     rows = [Change(d["Path"], KINDS.get(d["Kind"], str(d["Kind"]))) for d in diff]
     return Changes(container, sorted(rows, key=lambda c: c.path))
+
+
+@dataclass
+class Overlay:
+    """A container's root file system as the kernel mounted it: the union of read-only lower folders (the
+    image's layers, top first, and Docker's small init layer) under one writable upper folder."""
+
+    fstype: str
+    lower: list[str]
+    upper: str
+    work: str
+
+    @property
+    def layers(self) -> int:
+        """How many read-only folders the union stacks."""
+        return len(self.lower)
+
+
+def parse_root_mount(mountinfo: str) -> Overlay:
+    """The root mount of a container, from its ``/proc/self/mountinfo`` (what `docker exec` reads inside it).
+
+    Raises:
+        BadInput: the root is not an overlay mount (another storage driver).
+    """
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == "/" and " - " in line:
+            fstype, _, options = line.split(" - ", 1)[1].split(" ", 2)
+            found = dict(o.partition("=")[::2] for o in options.split(","))
+            if fstype != "overlay":
+                break
+            return Overlay(fstype, found.get("lowerdir", "").split(":"), found.get("upperdir", ""),
+                           found.get("workdir", ""))
+    raise BadInput("The container's root is not an overlay mount: this engine stores layers another way.")

@@ -12,6 +12,41 @@ BYTES = {"size", "compressed", "uploaded", "saved", "size_rw", "size_root_fs", "
 REUSED = {"exists", "mounted"}
 
 
+def short_name(image: str) -> str:
+    """An image's name as a learner reads it, without the registry host and the workspace's namespace in front
+    (``localhost:5000/lab-1a2b3c/python-hello-world:v2`` -> ``python-hello-world:v2``)."""
+    return image.rsplit("/", 1)[-1]
+
+
+def ago(seconds: float) -> str:
+    """A time span as the docker CLI writes CREATED (``5 minutes ago``, ``About an hour ago``): go-units'
+    ``HumanDuration``, its steps and roundings."""
+    whole, minutes, hours = int(seconds), int(seconds // 60), int(seconds / 3600 + 0.5)
+    if whole < 1:
+        text = "Less than a second"
+    elif whole == 1:
+        text = "1 second"
+    elif whole < 60:
+        text = f"{whole} seconds"
+    elif minutes == 1:
+        text = "About a minute"
+    elif minutes < 60:
+        text = f"{minutes} minutes"
+    elif hours == 1:
+        text = "About an hour"
+    elif hours < 48:
+        text = f"{hours} hours"
+    elif hours < 24 * 7 * 2:
+        text = f"{hours // 24} days"
+    elif hours < 24 * 30 * 2:
+        text = f"{hours // 24 // 7} weeks"
+    elif hours < 24 * 365 * 2:
+        text = f"{hours // 24 // 30} months"
+    else:
+        text = f"{int(seconds / 3600 / 24 / 365)} years"
+    return f"{text} ago"
+
+
 def human(nbytes: int | float | None) -> str:
     """``nbytes`` as the docker CLI shows sizes (1000-based): ``161 B``, ``4.9 MB``."""
     if nbytes is None or pd.isna(nbytes):

@@ -150,6 +150,10 @@ class Engine:
         """The clock the lab times containers with; an engine method so a replay repeats the times."""
         return time.monotonic()
 
+    def now(self) -> float:
+        """The wall clock, seconds since the epoch (for "5 minutes ago"); an engine method so a replay repeats it."""
+        return time.time()
+
     def port_free(self, port: int) -> bool:
         """Whether ``port`` on 127.0.0.1 can be bound on the machine the engine publishes ports on."""
         with socket.socket() as s:
@@ -227,6 +231,11 @@ class Engine:
                                         f"{repository}:{tag}.") from e
             raise RegistryUnavailable(f"The push of {repository}:{tag} broke off: {e}") from e
 
+    def pull(self, repository: str, tag: str) -> Iterator[Event]:
+        """Stream a pull of ``repository:tag``; errors arrive inside the stream, as in a push."""
+        with translated(f"pull {repository}:{tag}"):
+            yield from _stamped(self.api.pull(repository, tag=tag, stream=True, decode=True))
+
     # -- registry ---------------------------------------------------------------------------
     @property
     def registry_url(self) -> str:
@@ -241,9 +250,15 @@ class Engine:
         without the registry host): ``{"digest": its digest, "manifest": its JSON}``.
 
         Registries that want a token (Docker Hub) get one with the credentials of `docker login`.
+
+        Raises:
+            ImageMissing: the registry holds no such manifest.
         """
         r = self._registry("GET", f"{repository}/manifests/{reference}",
-                           f"give the manifest of {repository}:{reference}")
+                           f"give the manifest of {repository}:{reference}", missing_ok=True)
+        if r.status_code == 404:
+            raise ImageMissing(f"The registry at {self.registry} holds no {repository}:{reference}.",
+                               "Push it first, or check the name.")
         return {"digest": r.headers.get("Docker-Content-Digest"), "manifest": r.json()}
 
     def delete_manifest(self, repository: str, tag: str) -> bool:
@@ -258,6 +273,12 @@ class Engine:
         digest = r.headers["Docker-Content-Digest"]
         self._registry("DELETE", f"{repository}/manifests/{digest}", f"delete {repository}:{tag}", missing_ok=True)
         return True
+
+    def delete_blob(self, repository: str, digest: str) -> bool:
+        """Unlink the blob ``digest`` from ``repository`` (its bytes go at the registry's next garbage collection),
+        so no later push mounts it from there; False if the repository did not link it."""
+        r = self._registry("DELETE", f"{repository}/blobs/{digest}", f"delete a blob of {repository}", missing_ok=True)
+        return r.status_code != 404
 
     def catalog(self) -> list[str]:
         """The repositories the registry holds (some may hold no tag any more), a page of 1000 at a time."""

@@ -5,6 +5,7 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .display import short_name
 from .layers import instruction_of
 from .report import FrameReport
 
@@ -65,7 +66,7 @@ class ImageFiles(FrameReport):
 
     @property
     def title(self) -> str:
-        return f"files of each layer of {self.image}"
+        return f"files of each layer of {short_name(self.image)}"
 
     @property
     def total_bytes(self) -> int:
@@ -177,7 +178,7 @@ class FileChanges(FrameReport):
 
     @property
     def title(self) -> str:
-        return f"files changed from {self.a} to {self.b}: {len(self.rows)} paths"
+        return f"files changed from {short_name(self.a)} to {short_name(self.b)}: {len(self.rows)} paths"
 
     def kind_of(self, path: str) -> str | None:
         """added, changed or removed for ``path``; None when it did not change."""
@@ -203,7 +204,8 @@ def _row(path: str, before: Slot | None, after: Slot | None, a: ImageFiles, b: I
     else:
         change, (who, layer) = "changed", (b, after[0])
     kind = (after or before)[2]
-    return FileChange(path, change, kind, before[1] if before else None, after[1] if after else None, who.image, layer,
+    return FileChange(path, change, kind, before[1] if before else None, after[1] if after else None,
+                      short_name(who.image), layer,
                       who.rows[layer].instruction)
 
 
@@ -265,7 +267,7 @@ class Waste(FrameReport):
 
     @property
     def title(self) -> str:
-        return (f"wasted space in {self.image}: {self.wasted_bytes:,} of {self.total_bytes:,} bytes, "
+        return (f"wasted space in {short_name(self.image)}: {self.wasted_bytes:,} of {self.total_bytes:,} bytes, "
                 f"efficiency {self.efficiency:.1%}")
 
     @property

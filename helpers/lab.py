@@ -1,6 +1,7 @@
 """The one object a notebook talks to: a connected engine, a registry, a base image and a workspace."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import html
@@ -15,11 +16,12 @@ from .build import BuildReport, join_layers, parse_build_stream
 from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, container_label
 from .cleanup import plan as cleanup_plan
 from .containers import App, Changes, parse_diff
+from .display import short_name
 from .engine import Engine
 from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable, classify
 from .layers import History, parse_history
 from .notebook import install_error_display
-from .push import PushReport, join_manifest, parse_push_stream, resolve_index
+from .push import PushReport, join_manifest, parse_pull_stream, parse_push_stream, referenced, resolve_index
 from .workspace import Workspace, lab_dockerfile
 
 __all__ = ["CONTAINER_LABEL", "LABEL", "Cleaned", "Lab", "choose_mode", "connect", "docker_build_builder"]
@@ -36,8 +38,8 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
 
-BUILDERS = {"classic": "classic (docker SDK, the workshop's `Step N/M` output)",
-            "buildkit": "BuildKit (docker CLI, `CACHED` output)"}
+BUILDERS = {"classic": "classic (the workshop's `Step N/M` and `Using cache` output)",
+            "buildkit": "BuildKit (Docker 23's default: `[k/n]` and `CACHED` output)"}
 
 
 def _check_builder(builder: str) -> str:
@@ -105,6 +107,16 @@ class Lab:
     def store(self) -> str:
         """The engine's image store: `helpers.store.CONTAINERD` or `helpers.store.GRAPHDRIVER`."""
         return store.kind(self.engine.info())
+
+    @property
+    def image_store(self) -> str:
+        """The engine's image store in words: ``overlay2 graph driver``, ``containerd image store (...)``."""
+        return store.describe(self.engine.info())
+
+    @property
+    def size_meaning(self) -> str:
+        """What the sizes this engine reports for layers and containers count (files' bytes, or disk blocks)."""
+        return store.size_meaning(self.engine.info())
 
     @property
     def base_image(self) -> str:
@@ -277,7 +289,7 @@ class Lab:
             if not set(found["RootFS"]["Layers"]) <= self.layer_bytes.keys():
                 self.layer_bytes |= {r.diff_id: r.bytes for r in self.files(image).rows if r.diff_id}
             content = self.layer_bytes
-        return parse_history(image, self.engine.history(image), found, content)
+        return parse_history(image, self.engine.history(image), found, content, self.engine.now())
 
     def _history(self, image: str) -> History:
         """The image's history as the engine gives it, without reading any layer's files."""
@@ -327,6 +339,28 @@ class Lab:
         report.digest = report.digest or top["digest"]
         return report
 
+    def pull_fresh(self, image: str) -> str:
+        """Remove ``image`` from the engine and pull it back from the registry it was pushed to, as a machine that
+        never built it would get it; return the name it was pulled under.
+
+        Raises:
+            ImageMissing: it was not pushed, or a container still uses it.
+            PushFailed: the registry refused the pull.
+        """
+        name, tag = image.rsplit(":", 1)
+        repository = f"{settings.registry_host(self.registry)}/{self.registry_path(name)}"
+        if (self.registry_path(name), tag) not in self.pushed:
+            raise ImageMissing(f"{short_name(image)} was not pushed yet.", "Push it first: lab.push(image).")
+        for ref in (image, f"{repository}:{tag}"):
+            self.engine.remove_image(ref)
+        parse_pull_stream(f"{repository}:{tag}", progress.push(self.engine.pull(repository, tag), repository))
+        return f"{repository}:{tag}"
+
+    def mounts(self, app: App) -> containers.Overlay:
+        """How the kernel mounted the container's root: its overlay of read-only layers under one writable folder,
+        as the container itself sees it (``/proc/self/mountinfo``)."""
+        return containers.parse_root_mount(self.exec(app, "grep", " / / ", "/proc/self/mountinfo"))
+
     def registry_path(self, name: str) -> str:
         """Where ``name`` goes in the registry: under the registry's namespace if it names one
         (``docker.io/alice`` puts ``lab-1a2b3c/python-hello-world`` at ``alice/python-hello-world``)."""
@@ -334,8 +368,9 @@ class Lab:
         return f"{namespace}/{name.rsplit('/', 1)[-1]}" if namespace else name
 
     # -- containers --------------------------------------------------------------------------
-    def run(self, image: str, port: int = 5001, wait: float = 30.0) -> App:
-        """Run the app from ``image`` with host ``port`` mapped to its port 5000; wait until it answers.
+    def run(self, image: str, port: int | None = 5001, wait: float = 30.0) -> App:
+        """Run the app from ``image`` with host ``port`` (None: one Docker picks) mapped to its port 5000; wait until
+        it answers.
 
         Raises:
             ContainerFailed: the app exited, or did not answer within ``wait`` seconds.
@@ -398,11 +433,28 @@ class Lab:
         if all_workspaces and settings.on_loopback(self.registry):
             mine = [r for r in self.engine.catalog() if WORKSPACE_REPOSITORY.match(r)]
             pushed = [(repository, tag) for repository in mine for tag in self.engine.tags(repository)]
-        deleted = sum(self.engine.delete_manifest(repository, tag) for repository, tag in dict.fromkeys(pushed))
+        deleted = sum(self._unpush(repository, tag) for repository, tag in dict.fromkeys(pushed))
         self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
         self.made.clear()
         self.pushed = []
         return dataclasses.replace(cleaned, manifests=deleted)
+
+
+    def _unpush(self, repository: str, tag: str) -> bool:
+        """Delete ``repository:tag`` from the lab's registry, and unlink its blobs from the repository, so no later
+        push (another run's, another learner's) mounts a layer from it; False if it was not there."""
+        try:
+            top = self.engine.manifest(repository, tag)
+        except ImageMissing:
+            return False
+        manifests, blobs = referenced(top["manifest"])
+        for digest in manifests:
+            with contextlib.suppress(ImageMissing):
+                blobs += referenced(self.engine.manifest(repository, digest)["manifest"])[1]
+        deleted = self.engine.delete_manifest(repository, tag)
+        for digest in dict.fromkeys(blobs):
+            self.engine.delete_blob(repository, digest)
+        return deleted
 
 
 MODES = ("auto", "live", "record", "replay")

@@ -4,6 +4,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import pandas as pd
+
+from .display import ago, short_name
 from .report import FrameReport
 
 NOP = "/bin/sh -c #(nop) "
@@ -70,11 +73,27 @@ class History(FrameReport):
     image_id: str = ""
     """The image's id (``docker image inspect``): its config's digest on overlay2, its manifest's (or index's)
     on the containerd store."""
+    now: float = 0.0
+    """When it was read (seconds since the epoch, the engine's clock), for CREATED as the CLI writes it."""
     record = HistoryRow
 
     @property
     def title(self) -> str:
-        return f"history of {self.image}"
+        return f"docker image history {short_name(self.image)}"
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The table `docker image history` prints: 12-digit ids (``<missing>`` where the engine has no image
+        for a step), CREATED relative to when it was read, CREATED BY cut at 45 characters as the CLI cuts it,
+        SIZE, and the same in bytes; where the engine's size counts disk blocks, the bytes of the files beside."""
+        rows = [{"image": r.id if r.id == "<missing>" else r.id.split(":")[-1][:12],
+                 "created": ago(self.now - r.created) if self.now else "",
+                 "created_by": r.created_by if len(r.created_by) <= 45 else r.created_by[:44] + "…",
+                 "size": r.size, "bytes": r.size, "comment": r.comment} for r in self.rows]
+        frame = pd.DataFrame(rows, columns=["image", "created", "created_by", "size", "bytes", "comment"])
+        if any(r.content != r.size for r in self.rows):
+            frame.insert(5, "files' bytes", [r.content for r in self.rows])
+        return frame
 
     @property
     def size(self) -> int:
@@ -89,7 +108,8 @@ class History(FrameReport):
         return {r.id: r for r in self.rows if r.id != "<missing>"}
 
 
-def parse_history(image: str, history: list[dict], inspect: dict, content: dict[str, int] | None = None) -> History:
+def parse_history(image: str, history: list[dict], inspect: dict, content: dict[str, int] | None = None,
+                  now: float = 0.0) -> History:
     """Join the engine's history of ``image`` with its RootFS layers.
 
     Args:
@@ -98,6 +118,7 @@ def parse_history(image: str, history: list[dict], inspect: dict, content: dict[
         inspect: what ``/images/{name}/json`` returned.
         content: bytes of each layer's files by diff_id, where the engine's sizes count something else
             (the containerd store's disk blocks); None where they are the files' bytes (overlay2).
+        now: when it was read, for CREATED as the CLI writes it (``5 minutes ago``).
 
     Returns:
         A `History`; ``diff_id`` is set on each row that made a layer when the count of such rows
@@ -115,7 +136,7 @@ def parse_history(image: str, history: list[dict], inspect: dict, content: dict[
             instruction=instruction_of(h.get("CreatedBy", "")) or h.get("Comment", ""),
             size=size, comment=h.get("Comment", ""), tags=h.get("Tags") or [], diff_id=diff_id,
             content=size if content is None else content.get(diff_id, 0 if diff_id is None else None)))
-    return History(image=image, rows=rows, layers=layers, image_id=inspect.get("Id", ""))
+    return History(image=image, rows=rows, layers=layers, image_id=inspect.get("Id", ""), now=now)
 
 
 @dataclass
@@ -154,8 +175,8 @@ def compare(histories: list[History]) -> Sharing:
             if r.diff_id is None:
                 continue
             row = rows.setdefault(r.diff_id, SharedLayer(r.diff_id, r.size, r.instruction, [], False))
-            if h.image not in row.images:
-                row.images.append(h.image)
+            if short_name(h.image) not in row.images:
+                row.images.append(short_name(h.image))
     for row in rows.values():
         row.shared = len(row.images) > 1
     return Sharing(rows=list(rows.values()))

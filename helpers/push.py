@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .boundary import Event
+from .display import short_name
 from .errors import CredentialsRejected, PushFailed, RegistryUnavailable, classify
 from .report import FrameReport
 
@@ -57,16 +58,23 @@ class PushReport(FrameReport):
     tag: str
     rows: list[PushedLayer]
     digest: str | None
+    """The digest of what the tag names in the registry: the image's manifest, or the index that lists it."""
     seconds: float
     events: list[Event] = field(default_factory=list)
+    config: str | None = None
+    """The digest of the image's config (from the registry's manifest)."""
     record = PushedLayer
 
     @property
     def title(self) -> str:
         extra = len(self.rows) - len(self.layers)
         besides = f" (and {extra} attestation{'s' * (extra > 1)})" if extra else ""
-        return (f"push of {self.repository}:{self.tag}: {self.count('pushed')} of {len(self.layers)} layers "
-                f"uploaded{besides}, {self.uploaded_bytes:,} bytes")
+        mounted = self.count("mounted")
+        linked = f"; {mounted} mounted: linked inside the registry from a repository that had it, not uploaded" \
+            if mounted else ""
+        registry = self.repository.split("/", 1)[0]
+        return (f"push of {short_name(self.repository)}:{self.tag} to {registry}: {self.count('pushed')} of "
+                f"{len(self.layers)} layers uploaded{besides}, {self.uploaded_bytes:,} bytes{linked}")
 
     @property
     def layers(self) -> list[PushedLayer]:
@@ -79,11 +87,13 @@ class PushReport(FrameReport):
 
     @property
     def uploaded_bytes(self) -> int:
-        return sum(r.size or 0 for r in self.rows if r.outcome == "pushed")
+        """Compressed bytes of the image's layers the push uploaded (an attestation's are not counted)."""
+        return sum(r.size or 0 for r in self.layers if r.outcome == "pushed")
 
     @property
     def reused_bytes(self) -> int:
-        return sum(r.size or 0 for r in self.rows if r.outcome != "pushed")
+        """Compressed bytes of the image's layers the registry already had (exists) or linked in (mounted)."""
+        return sum(r.size or 0 for r in self.layers if r.outcome != "pushed")
 
 
 def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> PushReport:
@@ -125,6 +135,24 @@ def parse_push_stream(repository: str, tag: str, events: Iterable[Event]) -> Pus
     if missing:
         raise PushFailed(f"The push of {repository}:{tag} ended without an outcome for layers {missing}.")
     return PushReport(repository, tag, [outcome[layer] for layer in order], digest, end, kept)
+
+
+def parse_pull_stream(reference: str, events: Iterable[Event]) -> str:
+    """Read a pull's stream to its end and return the digest it pulled.
+
+    Raises:
+        RegistryUnavailable, CredentialsRejected, PushFailed: the stream carried an error.
+    """
+    digest = ""
+    for _, chunk in events:
+        if "error" in chunk or "errorDetail" in chunk:
+            message = ((chunk.get("errorDetail") or {}).get("message") or chunk["error"]).strip()
+            if classify(message) == "unreachable":
+                raise RegistryUnavailable(f"The registry for {reference} does not answer: {message}")
+            raise PushFailed(f"The pull of {reference} failed: {message}")
+        digest = chunk.get("status", "").removeprefix("Digest: ") if chunk.get("status", "").startswith(
+            "Digest: ") else digest
+    return digest
 
 
 def resolve_index(manifest: dict, platform: dict[str, str]) -> tuple[str | None, list[str]]:
@@ -174,4 +202,13 @@ def join_manifest(report: PushReport, layers: list[str], manifest: dict,
                 row.size, row.digest, row.kind = blob["size"], blob["digest"], "attestation"
                 rows.append(row)
     report.rows = rows + [r for r in report.rows if r not in rows]
+    report.config = (manifest.get("config") or {}).get("digest")
     return report
+
+
+def referenced(manifest: dict) -> tuple[list[str], list[str]]:
+    """What a manifest points at: the digests of the manifests an index lists, and of the blobs (config and
+    layers) an image manifest lists."""
+    manifests = [e["digest"] for e in manifest.get("manifests") or []]
+    blobs = [d["digest"] for d in [manifest.get("config") or {}, *(manifest.get("layers") or [])] if d.get("digest")]
+    return manifests, blobs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from .display import short_name
 from .report import FrameReport
 
 
@@ -40,7 +41,7 @@ class Explanation(FrameReport):
     @property
     def title(self) -> str:
         known = [r for r in self.rows if r.agrees is not None]
-        return f"why each step of {self.tag} was reused or rebuilt ({sum(r.agrees for r in known)} of " \
+        return f"why each step of {short_name(self.tag)} was reused or rebuilt ({sum(r.agrees for r in known)} of " \
                f"{len(known)} predictions match the engine)"
 
     @property

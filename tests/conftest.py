@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cleanup import ANY_WORKSPACE, CONTAINER_LABEL
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -68,10 +70,11 @@ def pytest_sessionfinish(session, exitstatus):
         return
     problems = learner.problems()
     started = learner.started
-    leftovers = [c.name for c in learner.client.containers.list(all=True, filters={"label": "layer-lab"})
+    leftovers = [c.name for c in learner.client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
                  if _created(c) >= started]
-    leftovers += [(i.tags or [i.short_id])[0] for i in learner.client.images.list(filters={"label": "layer-lab"})
-                  if _created(i) >= started]
+    leftovers += [(i.tags or [i.short_id])[0] for i in learner.client.images.list(all=True)
+                  if _created(i) >= started and (not i.tags or any(ANY_WORKSPACE.match(t.split("/")[-2])
+                                                                   for t in i.tags if "/" in t))]
     learner.remove()
     if leftovers:
         problems.append(f"lab containers or lab images made during the suite are still there: {leftovers}")

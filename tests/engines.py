@@ -16,9 +16,18 @@ import current_engine  # noqa: E402  (the bring-up's own module: one place knows
 DEFAULT_PIDFILE = Path("/var/run/docker.pid")
 
 
+def current_host() -> str:
+    """The DOCKER_HOST of the current engine `make up ENGINE=current` runs."""
+    return current_engine.docker_host(STATE_DIR)
+
+
+def current_answers() -> bool:
+    return current_engine.answers(STATE_DIR)
+
+
 def is_current() -> bool:
     """Whether DOCKER_HOST points at the current engine `make up ENGINE=current` runs."""
-    return os.environ.get("DOCKER_HOST") == current_engine.docker_host(STATE_DIR)
+    return os.environ.get("DOCKER_HOST") == current_host()
 
 
 def pid() -> int | None:

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers.lab import CONTAINER_LABEL
-
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,14 +18,14 @@ TOKEN = "binder-simulation"
 def image(lab):
     tag = f"{lab.workspace.name}/binder:test"
     client = lab.engine.client
-    client.images.build(path=str(ROOT), tag=tag, labels=lab.labels, rm=True, forcerm=True,
+    client.images.build(path=str(ROOT), tag=tag, rm=True, forcerm=True,
                         buildargs={"BASE_IMAGE": lab.base_image})
     return tag
 
 
 def run(lab, image, command, **kw):
-    labels = {**lab.labels, CONTAINER_LABEL: lab.workspace.name}  # a container of the lab's: cleanup removes it
-    return lab.engine.client.containers.run(image, command, detach=True, labels=labels, **kw)
+    # a container of the lab's: cleanup removes it
+    return lab.engine.client.containers.run(image, command, detach=True, labels=lab.labels, **kw)
 
 
 def test_image_runs_as_uid_1000_without_docker(lab, image):

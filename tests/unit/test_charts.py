@@ -64,7 +64,7 @@ def test_human_sizes_are_1000_based_like_the_docker_cli(nbytes, shown):
 
 def test_short_labels_cut_digests_and_length():
     assert charts._short("COPY file:dd7b08531f13a06eebef13fa1183b091858398d2261ed1d5b9d414a5ee993c30 in /app.py") \
-        == "COPY file:dd7b085… in /app.py"
+        == "COPY … /app.py"
     long = charts._short("RUN " + "x" * 80)
     assert len(long) == 40 and long.endswith("…")
 
@@ -125,29 +125,42 @@ def test_cache_hits_stays_readable_with_100_steps_by_30_builds():
     assert 0 < len(columns) <= 12 and columns[0] == "app:b0"
 
 
-def test_push_bytes_stacks_uploaded_then_reused(r):
+def test_push_bytes_shows_a_few_hundred_bytes_beside_megabytes_on_a_log_scale(r):
     fig = charts.push_bytes(r.p1, r.p2)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
-    uploaded = [p.uploaded_bytes / 1e6 for p in (r.p1, r.p2)]
-    reused = [p.reused_bytes / 1e6 for p in (r.p1, r.p2)]
-    assert widths(ax) == pytest.approx(uploaded + reused)
-    assert texts(ax) == [f"uploaded {human(p.uploaded_bytes)}, reused {human(p.reused_bytes)}"
-                         for p in (r.p1, r.p2)]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["v1", "v2"]
-    assert "MB" in ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel()
+    uploaded, reused = widths(ax)[:2], widths(ax)[2:4]
+    assert uploaded == [r.p1.uploaded_bytes, r.p2.uploaded_bytes] and reused[1] == r.p2.reused_bytes
+    assert reused[0] < ax.get_xlim()[0] * 1.01  # nothing reused by the first push: no bar to see
+    assert uploaded[1] > ax.get_xlim()[0] * 2  # the 200-odd bytes of v2's push show as a bar
+    assert f"uploaded {human(r.p2.uploaded_bytes)}" in texts(ax)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["push of\nr:v1", "push of\nr:v2"]
 
 
-def test_shared_bytes_stacks_shared_then_unique(r):
+def test_shared_bytes_weighs_stored_once_against_a_copy_each(r):
     fig = charts.shared_bytes(r.sharing)
-    assert isinstance(fig, Figure)
     ax = fig.axes[0]
-    shared = r.sharing.shared_bytes / 1e6
-    unique = [row.size / 1e6 for row in r.sharing.rows if not row.shared]
-    assert widths(ax) == pytest.approx([shared, shared] + unique)
-    assert all(t.startswith(f"shared {human(r.sharing.shared_bytes)}, unique ") for t in texts(ax))
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["v1", "v2"]
-    assert "MB" in ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    shared, own = r.sharing.shared_bytes, r.sharing.unique_bytes
+    assert widths(ax) == pytest.approx([2 * shared / 1e6, shared / 1e6, own / 1e6, own / 1e6])
+    assert texts(ax) == [human(2 * shared + own), human(shared + own)]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["each image its own copy\n(2 images)",
+                                                           "shared layers stored once"]
+    assert "MB" in ax.get_xlabel() and ax.get_title()
+
+
+def test_cache_hits_names_each_build_by_what_it_is(r):
+    ax = charts.cache_hits(r.v1, r.v2, labels=["cold build", "code change"]).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cold build\n(v1)", "code change\n(v2)"]
+
+
+def test_the_workshops_pictures_are_drawn_from_measured_layers(r):
+    ax = charts.union(r.h1, 45_056, ("/usr/lib/python3.11/os.py", 39_504, 0), "overlay2").axes[0]
+    assert len(ax.patches) == len(r.h1.layers) + 1 and "overlay2" in ax.get_title()
+    assert any("container's read/write layer (45.1 kB)" in t for t in texts(ax))
+    assert any("os.py (39.5 kB)" in t for t in texts(ax))
+    ax = charts.stacks(r.h1, r.h2).axes[0]
+    assert sum("stored once" in t for t in texts(ax)) == 2 and len(ax.patches) == 4  # 2 shared, 1 own each
 
 
 @pytest.mark.parametrize("draw", [

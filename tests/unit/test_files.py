@@ -224,12 +224,12 @@ def test_changes_between_stacked_images(literal):
         "/var/cache/apt/src.bin": "removed"}
     assert changes.paths() == sorted(changes.paths())
     row = next(r for r in changes.rows if r.path == "/usr/bin/python3.11")
-    assert (row.size_before, row.size_after, row.layer, row.image) == (5000, 6000, 1, "x/app:v1")
+    assert (row.size_before, row.size_after, row.layer, row.image) == (5000, 6000, 1, "app:v1")
     removed = next(r for r in changes.rows if r.path == "/etc/hostname")
     assert (removed.size_after, removed.layer, removed.instruction) == (None, 1, "RUN apt-get install -y tool")
     back = changes_between(literal, before)
     assert back.kind_of("/opt/tool") == "removed" and back.kind_of("/etc/hostname") == "added"
-    assert next(r for r in back.rows if r.path == "/opt/tool").image == "x/app:v1"
+    assert next(r for r in back.rows if r.path == "/opt/tool").image == "app:v1"
 
 
 # -- recorded payloads ---------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_v1_to_v2_changes_exactly_app_py():
     changes = changes_between(v1, v2)
     assert [(r.path, r.change, r.size_before, r.size_after) for r in changes.rows] == [("/app.py", "changed", 161, 171)]
     assert changes.rows[0].layer == 2 and changes.rows[0].instruction.startswith("COPY ")
-    assert changes.rows[0].image == v2.image
+    assert changes.rows[0].image == v2.image.rsplit("/", 1)[-1]
     assert changes_between(v1, v1).rows == []
 
 

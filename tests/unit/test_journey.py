@@ -1,4 +1,4 @@
-"""One table by layer digest from build to push, and a learner's guesses checked, on recorded payloads."""
+"""One table by layer digest from build to push, on recorded payloads."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from matplotlib.colors import to_hex
 from helpers import charts
 from helpers.build import join_layers, parse_build_stream
 from helpers.errors import BadInput
-from helpers.journey import check_guess, journey
+from helpers.journey import journey
 from helpers.layers import parse_history
 from helpers.push import join_manifest, parse_push_stream
 from tests.conftest import load
@@ -34,19 +34,6 @@ def test_journey_joins_each_layer_from_its_step_to_its_push():
 def test_journey_refuses_a_push_of_another_image():
     with pytest.raises(BadInput, match="same image"):
         journey(build("v2", "build_v2_after_change"), push("v1"))
-
-
-def test_guesses_beside_the_engine():
-    guesses = check_guess({"RUN": "cached", "CMD": "rebuilt", "COPY": "rebuilt", "layers uploaded": 1},
-                          build("v2", "build_v2_after_change"), push("v2"))
-    assert [g.right for g in guesses.rows] == [True, False, True, True]
-    assert guesses.title == "your predictions: 3 of 4 right"
-
-
-@pytest.mark.parametrize("guess", [{"RUN": "maybe"}, {"layers uploaded": 1}])
-def test_bad_guesses_get_a_clear_error(guess):
-    with pytest.raises(BadInput, match="What to do"):
-        check_guess(guess, build("v2", "build_v2_after_change"))
 
 
 def test_journey_chart_has_one_bar_per_layer_coloured_by_what_the_push_sent():
