@@ -32,7 +32,7 @@ up:
 
 # JupyterLab opens on the start notebook, the file browser showing the notebooks; the URL it prints is that page's.
 lab: venv up
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=notebooks --ServerApp.default_url=/lab/tree/00-start-here.ipynb
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NBVAL_LAX := --nbval-lax --nbval-current-env -p no:cacheprovider

@@ -1,9 +1,9 @@
-"""The lab as a learner uses it: JupyterLab in headless Chromium runs notebooks 00 and 02 live, through the UI.
+"""The lab as a learner uses it: JupyterLab in headless Chromium runs notebooks 00 to 03 live, through the UI.
 
 Each notebook is opened from its URL, its stored outputs are cleared (Edit > Clear Outputs of All Cells),
 then Run > Run All Cells executes it on the real engine. The page must then show every code cell executed,
-in order, with no error output, the lab banner in LIVE mode, and (notebook 02) the build report table and
-its charts. A full-page screenshot of each goes to tests/artifacts/. The notebook is closed with "Discard":
+in order, with no error output, the lab banner in LIVE mode, and (01 to 03) the build report tables and
+their charts. A full-page screenshot of each goes to tests/artifacts/. The notebook is closed with "Discard":
 the page must never have asked the server to save, and the file on disk must not have changed.
 """
 from __future__ import annotations
@@ -23,7 +23,9 @@ RUN_TIMEOUT = 180  # seconds for Run All Cells, until every code cell has its ex
 # (notebook, expects the build report table, at least this many PNG charts)
 NOTEBOOKS = [
     ("00-start-here.ipynb", False, 0),
-    ("02-deploy-a-change.ipynb", True, 1),
+    ("01-build-run-push.ipynb", True, 3),
+    ("02-deploy-a-change.ipynb", True, 3),
+    ("03-image-layers.ipynb", True, 5),
 ]
 
 PANEL = ".jp-NotebookPanel:visible"
@@ -190,3 +192,16 @@ def test_notebook_runs_in_jupyterlab(jupyter, page, live_engine, notebook, has_r
     # the offline sandbox fails to load the Binder badge (and sees Docker's network changes): not the lab's fault
     unexpected = [e for e in console_errors if not e.startswith("Failed to load resource: net::")]
     assert not unexpected, f"browser console errors: {unexpected}"
+
+
+def test_the_file_browser_shows_the_lesson_and_no_news(jupyter):
+    """The lab's JupyterLab settings (jupyter/, installed into the environment): no test plumbing among the files,
+    no news pop-up."""
+    root = {item["name"] for item in jupyter.api("contents")["content"]}
+    notebooks = {item["name"] for item in jupyter.api("contents/notebooks")["content"]}
+    assert "notebooks" in root and "conftest.py" not in root
+    assert "00-start-here.ipynb" in notebooks and not {"conftest.py", "recordings"} & notebooks
+    import requests
+    news = requests.get(f"{jupyter.url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                        params={"token": jupyter.token}, timeout=5).json()["settings"]
+    assert news.get("fetchNews") == "false" and news.get("checkForUpdates") is False
