@@ -6,7 +6,9 @@
 #   make record re-run every notebook live with each builder, storing the classic run's outputs and
 #               both runs' recordings for replay
 #   make bench  set everything up and time the helpers against the docker CLI, on both engines (benchmarks/README.md)
-#   make clean  remove what the lab created on the engine (by its label) and in its registry, and the virtualenv
+#   make hub    serve the lab to a room from this machine: JupyterHub on 127.0.0.1:8000, one server per learner
+#               (USERS=ana,ben ADMIN=teacher; system users that exist), hosting/room-progress.ipynb for the instructor
+#   make clean  remove what the lab created on the engine and in its registry, and the virtualenv
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,14 +17,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 ENGINE ?= default
 
-.PHONY: lab test up venv record bench clean
+.PHONY: lab test up venv record bench hub clean
 
 $(VENV)/.installed: pyproject.toml jupyter/overrides.json jupyter/jupyter_server_config.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
 	$(PY) -m pip install --quiet -e '.[lab,test]' 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import helpers, docker, pandas, matplotlib, nbval, jupyterlab"
-	sh scripts/install_jupyter_config.sh $(VENV)
+	sh scripts/install_jupyter_config.sh $(PY)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -75,6 +77,10 @@ record: venv up
 bench: venv up
 	$(PYTHON) scripts/lab_up.py --engine current
 	$(PY) -m benchmarks.run
+
+hub: venv up
+	sh scripts/install_hub.sh $(PY)
+	LAYER_LAB_HUB_USERS=$(USERS) LAYER_LAB_HUB_ADMIN=$(ADMIN) $(VENV)/bin/jupyterhub -f hosting/jupyterhub_config.py
 
 clean:
 	-$(PY) -c "import helpers; print(helpers.connect().cleanup(all_workspaces=True))"

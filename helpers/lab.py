@@ -62,8 +62,9 @@ class Lab:
     untagged images below them, and nothing else.
     """
 
-    def __init__(self, engine: EngineLike, config: settings.Settings, workspace: Workspace, builder: str = "classic"):
-        self.engine, self.settings, self.workspace = engine, config, workspace
+    def __init__(self, engine: EngineLike, config: settings.Settings, workspace: Workspace, builder: str = "classic",
+                 notebook: str | None = None):
+        self.engine, self.settings, self.workspace, self.notebook = engine, config, workspace, notebook
         self.labels = {LABEL: workspace.name, CONTAINER_LABEL: workspace.name}
         """The labels of the containers it starts (its images carry none: their builds run as written)."""
         self.builder = _check_builder(builder)
@@ -233,6 +234,7 @@ class Lab:
             report = run()
         self.built.append(report.image_id)
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
+        self.workspace.note(self.notebook, "build", short_name(image))
         report = join_layers(report, self._history(image))
         if before is not None:
             report.why = why.explain(report, before)
@@ -277,6 +279,7 @@ class Lab:
         report = buildkit.join_history(report, history)
         if before is not None:
             report.why = buildkit_cache.explain(report, before)
+        self.workspace.note(self.notebook, "build", short_name(image))
         return report
 
     def history(self, image: str) -> History:
@@ -337,6 +340,7 @@ class Lab:
         report = join_manifest(report, found["RootFS"]["Layers"], manifest,
                                [self.engine.manifest(path, digest)["manifest"] for digest in attestations])
         report.digest = report.digest or top["digest"]
+        self.workspace.note(self.notebook, "push", short_name(image))
         return report
 
     def pull_fresh(self, image: str) -> str:
@@ -377,7 +381,9 @@ class Lab:
         """
         if not self.engine.has_image(image):
             raise ImageMissing(f"There is no image {image} yet.")
-        return containers.start(self.engine, image, self.labels, port, wait)
+        app = containers.start(self.engine, image, self.labels, port, wait)
+        self.workspace.note(self.notebook, "run", short_name(image))
+        return app
 
     def get(self, app: App, path: str = "/") -> str:
         """GET ``path`` from the app, like ``curl``, and return the body."""
@@ -434,6 +440,7 @@ class Lab:
             mine = [r for r in self.engine.catalog() if WORKSPACE_REPOSITORY.match(r)]
             pushed = [(repository, tag) for repository in mine for tag in self.engine.tags(repository)]
         deleted = sum(self._unpush(repository, tag) for repository, tag in dict.fromkeys(pushed))
+        self.workspace.note(self.notebook, "cleanup", "everything of the notebook's")
         self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
         self.made.clear()
         self.pushed = []
@@ -497,7 +504,7 @@ def _live(engine: Engine, config: settings.Settings, notebook: str | None, build
     if record:
         meta = recording.meta_for(engine, notebook, workspace.name, config.base_image, builder)
         engine = recording.RecordingEngine(engine, recording.recording_path(notebook, builder), meta)
-    return Lab(engine, config, workspace, builder)
+    return Lab(engine, config, workspace, builder, notebook)
 
 
 def _replay(notebook: str, builder: str) -> Lab:
@@ -505,7 +512,8 @@ def _replay(notebook: str, builder: str) -> Lab:
     recorded = recording.load(notebook, builder)
     meta = recorded["meta"]
     config = settings.Settings(meta["registry"], meta["base_image"], f"as recorded on {meta['recorded']}")
-    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]), meta["builder"])
+    return Lab(recording.ReplayEngine(recorded, notebook), config, Workspace(name=meta["workspace"]), meta["builder"],
+               notebook)
 
 
 def connect(notebook: str | None = None, mode: str | None = None, builder: str | None = None) -> Lab:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import re
 import secrets
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import BadInput
@@ -45,18 +47,35 @@ def _check_filename(name: str) -> str:
     return name
 
 
+PROGRESS = "progress.jsonl"
+"""The file in each workspace where the lab notes what it did, one JSON object a line (`Workspace.note`): what an
+instructor's view of a room reads (`helpers.room`)."""
+
+
+def default_root() -> Path:
+    """Where a user's workspaces live: ``<tmp>/layer-lab-<user>``, one folder per user, so learners sharing a machine
+    (a JupyterHub) each write only in their own."""
+    return Path(tempfile.gettempdir()) / f"layer-lab-{getpass.getuser()}"
+
+
 class Workspace:
     """A folder of its own per lab session, outside the repository; ``name`` is unique.
 
     Args:
-        root: where workspaces live (default: ``<tmp>/layer-lab``).
+        root: where workspaces live (default: `default_root`).
         name: the workspace's name; by default ``lab-`` plus six random hex digits.
     """
 
     def __init__(self, root: Path | None = None, name: str | None = None):
         self.name = name or f"lab-{secrets.token_hex(3)}"
-        self.path = Path(root or Path(tempfile.gettempdir()) / "layer-lab") / self.name
+        self.path = Path(root or default_root()) / self.name
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def note(self, notebook: str | None, action: str, subject: str) -> None:
+        """Add what the lab just did (``build``, ``run``, ``push`` ...) and to what, with the time, to `PROGRESS`."""
+        entry = {"time": round(time.time(), 1), "notebook": notebook, "action": action, "subject": subject}
+        with contextlib.suppress(OSError), (self.path / PROGRESS).open("a") as out:
+            out.write(json.dumps(entry) + "\n")
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path}>"

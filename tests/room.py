@@ -17,6 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("0[1-4]-*.ipynb"))
 DOCKER_ROOT = Path("/var/lib/docker")
+STAGGER = 2.0
+"""Seconds between two learners' starts."""
 
 
 @dataclass
@@ -75,7 +77,10 @@ def run(learners: int, folder: Path, deadline: float) -> Room:
     sampler.start()
     started = time.monotonic()
     logs = [folder / f"learner-{n}.log" for n in range(learners)]
-    procs = [learner(log) for log in logs]
+    procs = []
+    for log in logs:  # a room arrives over a few seconds; kernels all starting in one instant can race for ports
+        procs.append(learner(log))
+        time.sleep(STAGGER)
     try:
         for proc in procs:
             try:

@@ -89,7 +89,7 @@ def test_busy_port_is_replaced_and_said(lab):
         lab.stop(second)
 
 
-def test_cleanup_removes_only_what_the_lab_labelled(engine, tmp_path):
+def test_cleanup_removes_only_what_the_lab_made(engine, tmp_path):
     client = docker.from_env()
     lab = Lab(engine, Settings(engine.registry, helpers.settings.load().base_image, "tests"), Workspace())
     (tmp_path / "Dockerfile").write_text(f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} > /mine\n")

@@ -306,5 +306,5 @@ def test_rawjson_objects_are_cut_from_the_lines_around_them(text, chunks):
 def test_no_cli_that_builds_with_buildkit_names_the_fix(monkeypatch):
     monkeypatch.setattr(cli, "find_cli", lambda: None)
     with pytest.raises(LabError, match="No docker CLI here builds with BuildKit") as err:
-        next(cli.cli_build("/nowhere", "x:v1", {}))
+        next(cli.cli_build("/nowhere", "x:v1"))
     assert "make up" in str(err.value)

@@ -1,4 +1,5 @@
-"""environment.yml (for conda users) lists exactly the packages and ranges of pyproject.toml."""
+"""environment.yml (for conda users) lists exactly the packages and ranges of pyproject.toml; the Kubernetes values
+for a room give each learner what the notebooks expect."""
 from __future__ import annotations
 
 import re
@@ -25,3 +26,15 @@ def test_environment_yml_matches_pyproject():
     listed = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda = {split(d) for d in listed if isinstance(d, str) and not d.startswith(("python", "pip"))}
     assert conda == wanted
+
+
+def test_the_kubernetes_values_give_each_learner_the_labs_image_an_engine_and_a_registry():
+    values = yaml.safe_load((ROOT / "hosting" / "z2jh-values.yaml").read_text())
+    user = values["singleuser"]
+    assert user["defaultUrl"].endswith("notebooks/00-start-here.ipynb")
+    sidecars = {c["name"]: c for c in user["extraContainers"]}
+    assert set(sidecars) == {"engine", "registry"}
+    assert user["extraEnv"]["DOCKER_HOST"] == "tcp://127.0.0.1:2375" and "--host=tcp://127.0.0.1:2375" in \
+        sidecars["engine"]["args"]
+    assert user["extraEnv"]["LAYER_LAB_REGISTRY"] == "localhost:5000"
+    assert user["memory"]["limit"] == "2G" and user["cpu"]["limit"] == 1
