@@ -71,7 +71,8 @@ class Lab:
         self.built: list[str] = []
         """Ids of the images this lab's classic builds made, oldest first: its own build cache."""
         self.made: set[str] = set()
-        """Short ids of every step image this lab's classic builds made (an unused stage's too: it carries no label)."""
+        """Short ids of every step image this lab's classic builds made (an unused stage's too), and the ids of its
+        BuildKit builds' images: an image whose tag a later build took carries no name of the lab's any more."""
         self.pushed: list[tuple[str, str]] = []
         """``(repository, tag)`` of each push to the lab's own registry, for cleanup to delete."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
@@ -276,6 +277,7 @@ class Lab:
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
         history = self._history(image)
         report.image_id = report.image_id or history.image_id  # the containerd store prints no "writing image"
+        self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
         report = buildkit.join_history(report, history)
         if before is not None:
             report.why = buildkit_cache.explain(report, before)
