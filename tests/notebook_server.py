@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import requests
+from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 
@@ -24,6 +25,13 @@ class Ran:
     seconds: float
     outputs: list[list[dict]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def banner(self) -> str:
+        """The first output, as JupyterLab shows it (HTML where there is some): the lab's LIVE or REPLAY line."""
+        first = next((out for cell in self.outputs for out in cell), {})
+        data = first.get("data") or {}
+        return data.get("text/html") or data.get("text/plain") or first.get("text", "")
 
     @property
     def text(self) -> str:
@@ -44,8 +52,8 @@ def _message(session: str, code: str) -> dict:
                         "allow_stdin": False, "stop_on_error": True}}
 
 
-async def _execute(url: str, sources: list[str], timeout: float) -> tuple[list[list[dict]], list[str]]:
-    connection = await websocket_connect(url)
+async def _execute(url: str, token: str, sources: list[str], timeout: float) -> tuple[list[list[dict]], list[str]]:
+    connection = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}))
     session, outputs, errors = uuid.uuid4().hex, [], []
     try:
         for source in sources:
@@ -79,17 +87,20 @@ async def _execute(url: str, sources: list[str], timeout: float) -> tuple[list[l
 def run_notebook(base: str, token: str, path: str, timeout: float = 300) -> Ran:
     """Open ``path`` (relative to the server's root) in a new kernel session on the server at ``base`` (its URL
     with its base URL, ending in ``/``), run every code cell in order, then end the session."""
-    params = {"token": token}
+    headers = {"Authorization": f"token {token}"}  # JupyterHub's servers take no token in the URL
     started = time.monotonic()
-    cells = requests.get(f"{base}api/contents/{path}", params=params, timeout=30).json()["content"]["cells"]
-    session = requests.post(f"{base}api/sessions", params=params, timeout=60, json={
-        "path": path, "type": "notebook", "name": path.rsplit("/", 1)[-1], "kernel": {"name": "python3"}}).json()
-    kernel = session["kernel"]["id"]
-    url = f"{base.replace('http', 'ws', 1)}api/kernels/{kernel}/channels?token={token}"
+    reply = requests.get(f"{base}api/contents/{path}", headers=headers, timeout=30)
+    reply.raise_for_status()
+    cells = reply.json()["content"]["cells"]
+    reply = requests.post(f"{base}api/sessions", headers=headers, timeout=60, json={
+        "path": path, "type": "notebook", "name": path.rsplit("/", 1)[-1], "kernel": {"name": "python3"}})
+    reply.raise_for_status()
+    session = reply.json()
+    url = f"{base.replace('http', 'ws', 1)}api/kernels/{session['kernel']['id']}/channels"
     try:
         sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                    for c in cells if c["cell_type"] == "code"]
-        outputs, errors = asyncio.run(_execute(url, sources, timeout))
+        outputs, errors = asyncio.run(_execute(url, token, sources, timeout))
     finally:
-        requests.delete(f"{base}api/sessions/{session['id']}", params=params, timeout=30)
+        requests.delete(f"{base}api/sessions/{session['id']}", headers=headers, timeout=30)
     return Ran(path, time.monotonic() - started, outputs, errors)
