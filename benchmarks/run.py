@@ -354,7 +354,7 @@ def bench_scale(lab: Lab, real_changes: tuple[int, ...] = (60, 70, 80, 90, 100))
         rebuilt.append(seconds / (len(report.rows) - sum(report.cached)))
     streams = [synthetic_stream(100, 2 + 98 * j // 29) for j in range(30)]
     reports = [parse_build_stream(f"lab/app:b{j}", s) for j, s in enumerate(streams)]
-    row("7", f"real 100-step build, cold ({len(cold.rows)} steps with the label)", f"{cold_s:.1f} s")
+    row("7", f"real 100-step build, cold ({len(cold.rows)} steps)", f"{cold_s:.1f} s")
     row("7", f"real changes at steps {real_changes[0]}..{real_changes[-1]}: s per rebuilt step",
         f"{median(rebuilt):.3f} s", f"{len(real_changes)} real builds")
     row("7", "  so 30 real builds, changes early to late, would take",

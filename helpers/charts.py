@@ -101,8 +101,8 @@ def cache_hits(*builds: BuildReport, labels: list[str] | None = None, ax: Axes |
 
     Args:
         *builds: the builds to compare, one column each, in this order.
-        labels: what each build is (``"cold build"``, ``"code change"``), shown under its column with its
-            tag; by default the tags alone.
+        labels: what each build is (``"cold build"``, ``"code change"``), shown under its column instead
+            of its tag.
         ax: axes to draw into; a new figure is made when None.
 
     Returns:
@@ -132,14 +132,13 @@ def cache_hits(*builds: BuildReport, labels: list[str] | None = None, ax: Axes |
     ax.set_yticks(range(0, n, every), [f"{s.step}. {_short(s.instruction)}" if same else f"step {s.step}"
                                        for s in steps], fontsize=8)
     every = math.ceil(len(builds) / MAX_COLUMN_LABELS)
-    names = [_name(b.tag) if labels is None else f"{labels[i]}\n({_name(b.tag)})"
-             for i, b in list(enumerate(builds))[::every]]
-    crowded = len(builds) > 4 or sum(len(n.split("\n")[0]) for n in names) > 90  # about what the axis fits
+    names = [_name(b.tag) if labels is None else labels[i] for i, b in list(enumerate(builds))[::every]]
+    crowded = len(builds) > 4 or sum(map(len, names)) > 90  # about what the axis fits side by side
     tilt = dict(rotation=45 if len(builds) > 4 else 20, ha="right", rotation_mode="anchor") if crowded else {}
     ax.set_xticks(range(0, len(builds), every), names, fontsize=8, **tilt)
     ax.hlines(np.arange(n + 1) - 0.5, -0.5, len(builds) - 0.5, color="white", linewidth=1)
     ax.vlines(np.arange(len(builds) + 1) - 0.5, -0.5, n - 0.5, color="white", linewidth=1)
-    ax.set_xlabel("build (image tag)")
+    ax.set_xlabel("build" if labels else "build (image tag)")
     ax.set_ylabel("Dockerfile step")
     ax.set_title("Build cache: once a step is rebuilt, every later step is rebuilt too")
     handles = [Patch(facecolor=REUSED, label="from the cache"), Patch(facecolor=NEW, label="rebuilt")]
@@ -272,9 +271,13 @@ def line_order(good: list[BuildReport], bad: list[BuildReport], good_pushes: lis
     for series, label, colour in ((good, "COPY last (workshop order)", REUSED), (bad, "COPY first", NEW)):
         axes[0].plot(changes, np.cumsum([b.seconds for b in series]), marker="o", color=colour, label=label)
     for series, colour in ((good_pushes, REUSED), (bad_pushes, NEW)):
-        axes[1].plot(changes, np.cumsum([p.uploaded_bytes for p in series]) / 1e6, marker="o", color=colour)
+        axes[1].plot(changes, np.maximum(np.cumsum([p.uploaded_bytes for p in series]), 1), marker="o", color=colour)
     axes[0].set_ylabel("rebuild time, cumulative (s)")
-    axes[1].set_ylabel("bytes uploaded, cumulative (MB)")
+    axes[1].set_yscale("log")  # a few hundred bytes a change beside megabytes
+    axes[1].yaxis.set_major_locator(LogLocator(base=100))
+    axes[1].yaxis.set_minor_formatter(NullFormatter())
+    axes[1].yaxis.set_major_formatter(lambda y, _: human(y))
+    axes[1].set_ylabel("bytes uploaded, cumulative (log scale)")
     for ax in axes:
         ax.set_xlabel("code change number")
         ax.set_xticks(changes)

@@ -96,8 +96,8 @@ def test_cleanup_removes_only_what_the_lab_made(engine, tmp_path):
     own_image, _ = client.images.build(path=str(tmp_path), tag=f"learner-own-{lab.workspace.name}:1", rm=True)
     own_container = client.containers.create(own_image.id, command=["sleep", "60"])
     lab.write_dockerfile()
-    lab.write_app()
-    lab.build("v1")
+    lab.write_app(f"hello from {lab.workspace.name}!")  # no other lab's build can serve it (the containerd store's
+    lab.build("v1")                                      # classic builder uses the engine's whole cache)
     app = lab.run(lab.image("v1"))
     kept_tag = f"learner-copy-{lab.workspace.name}:v1"
     client.images.get(lab.image("v1")).tag(kept_tag)
