@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from .boundary import Event
 from .build import STEP as build_step
 from .buildkit import STEP as buildkit_step
+from .display import short_name
 from .push import outcome_of
 
 
@@ -56,7 +57,8 @@ def build(events: Iterable[Event], tag: str) -> Iterator[Event]:
                 step = build_step.match(text) or buildkit_step.match(text)
                 if step:
                     if not bars:
-                        bars.append(tqdm(total=int(step["n"]), unit="step", desc=f"building {tag}", leave=True))
+                        bars.append(tqdm(total=int(step["n"]), unit="step", desc=f"building {short_name(tag)}",
+                                         leave=True))
                     bars[0].update(max(0, int(step["k"]) - 1 - bars[0].n))
                     bars[0].set_postfix_str(step["text"][:50])
                 elif bars and text.strip() and not text.startswith((" --->", "Removing intermediate")):
