@@ -22,6 +22,7 @@ from statistics import median
 from matplotlib.figure import Figure
 
 from helpers import store
+from helpers.boundary import STREAMS
 from helpers.build import BuildReport, join_layers, parse_build_stream
 from helpers.charts import cache_hits
 from helpers.cli import find_cli
@@ -128,10 +129,34 @@ def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
     as_expected = [c == expected[key] for key in expected for c in cached[key]]
     row("1", "helpers builds reused FROM RUN CMD (change), every step (cached)",
         f"{sum(as_expected)}/{len(as_expected)}", "all", all(as_expected))
-    row("2", "cache effect: change / cold, lab's Dockerfile", f"{m['helpers change'] / m['helpers cold']:.3f}",
-        "< 0.15", m["helpers change"] / m["helpers cold"] < 0.15)
+    effect = m["helpers change"] / m["helpers cold"]
+    if lab.store == store.GRAPHDRIVER:
+        row("2", "cache effect: change / cold, lab's Dockerfile", f"{effect:.3f}", "< 0.15", effect < 0.15)
+    else:  # the containerd store commits every step, metadata ones too, to a snapshot: the engine sets this ratio
+        row("2", "cache effect: change / cold, lab's Dockerfile (the engine's own)", f"{effect:.3f}")
     row("2", f"cache effect: change / cold, COPY before RUN pip (twin, {cold_runs} each)",
         f"{m['twin change'] / m['twin cold']:.3f}", "near 1 expected")
+
+
+class Clocked:
+    """An engine that adds up the seconds its one-payload calls take (inspect, history ...): what the engine
+    spends during a build, not the helpers (streams, like the build itself, pass through untimed)."""
+
+    def __init__(self, engine):
+        self.engine, self.spent = engine, 0.0
+
+    def __getattr__(self, name: str):
+        value = getattr(self.engine, name)
+        if not callable(value) or name in STREAMS:
+            return value
+
+        def clocked(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                self.spent += time.perf_counter() - start
+        return clocked
 
 
 def bench_buildkit(lab: Lab, runs: int = 9) -> None:
@@ -149,10 +174,15 @@ def bench_buildkit(lab: Lab, runs: int = 9) -> None:
     env = {**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}
     t, cached = defaultdict(list), defaultdict(list)
 
+    clock = Clocked(lab.engine)
+    lab.engine = clock
+
     def helpers(key: str) -> None:
+        clock.spent = 0.0
         seconds, report = timed(lab.build, "bk", builder="buildkit")
         t[key].append(seconds)
-        t["helpers' own"].append(seconds - report.seconds)  # report.seconds: from the CLI's start to its exit
+        t["engine calls"].append(clock.spent)
+        t["helpers' own"].append(seconds - report.seconds - clock.spent)  # report.seconds: the CLI's run
         cached[key].append(report.cached)
 
     def docker_cli(key: str) -> None:
@@ -170,7 +200,10 @@ def bench_buildkit(lab: Lab, runs: int = 9) -> None:
     for case in ("change", "cached"):
         row("1b", f"Lab.build with BuildKit, {case} (median of {runs})", f"{m[f'helpers {case}']:.3f} s")
         row("1b", f"the same CLI ({' '.join(cli.argv[1:3])}, {cli.progress}), {case}", f"{m[f'cli {case}']:.3f} s")
-        row("1b", f"ratio helpers/CLI, {case}", f"{m[f'helpers {case}'] / m[f'cli {case}']:.2f}x")
+        ratio = m[f"helpers {case}"] / m[f"cli {case}"]
+        row("1b", f"ratio helpers/CLI, {case}", f"{ratio:.2f}x", "<= 1.10x", ratio <= 1.10)
+    lab.engine = clock.engine
+    row("1b", "  the engine's answers to its calls (base, history, inspect)", f"{m['engine calls'] * 1000:.1f} ms")
     own = m["helpers' own"]
     row("1b", "helpers' own time per build: key plan, parse, history join", f"{own * 1000:.1f} ms", "< 30 ms",
         own < 0.030)

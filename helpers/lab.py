@@ -77,6 +77,8 @@ class Lab:
         """``(repository, tag)`` of each push to the lab's own registry, for cleanup to delete."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
+        self.image_ids: dict[str, str] = {}
+        """The ids of the images BuildKit builds start FROM, read once a session, and of those the lab built with it."""
         self.layer_bytes: dict[str, int] = {}
         """Bytes of each layer's files, by diff_id, as read from exports (on the containerd store)."""
 
@@ -235,6 +237,7 @@ class Lab:
             report = run()
         self.built.append(report.image_id)
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
+        self.image_ids.pop(image, None)  # a later BuildKit build FROM it reads its new id
         self.workspace.note(self.notebook, "build", short_name(image))
         report = join_layers(report, self._history(image))
         if before is not None:
@@ -265,11 +268,12 @@ class Lab:
     def _build_with_buildkit(self, image: str, text: str, base: str, dockerfile: str, nocache: bool, explain: bool,
                              args: dict[str, str] | None) -> BuildReport:
         """`build` through the docker CLI with BuildKit, whose cache is the engine's, shared by every build."""
-        try:
-            base_id = self.engine.inspect_image(base)["Id"]
-        except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
-            base_id = base
-        steps = buildkit_cache.plan(text, self.workspace.path, base_id, args or {})
+        if base not in self.image_ids:  # read once a session (the engine's slowest answer on the containerd store)
+            try:
+                self.image_ids[base] = self.engine.inspect_image(base)["Id"]
+            except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
+                self.image_ids[base] = base
+        steps = buildkit_cache.plan(text, self.workspace.path, self.image_ids[base], args or {})
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         events = progress.build(self.engine.build_cli(str(self.workspace.path), image, dockerfile, nocache, args),
                                 image)
@@ -278,6 +282,7 @@ class Lab:
         history = self._history(image)
         report.image_id = report.image_id or history.image_id  # the containerd store prints no "writing image"
         self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
+        self.image_ids[image] = report.image_id
         report = buildkit.join_history(report, history)
         if before is not None:
             report.why = buildkit_cache.explain(report, before)
