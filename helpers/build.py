@@ -51,6 +51,8 @@ class BuildReport(FrameReport):
     rows: list[BuildStep]
     image_id: str
     seconds: float
+    config: str = ""
+    """The digest of the image's config, where the builder names it (BuildKit): one config, one list of layers."""
     events: list[Event] = field(default_factory=list)
     why: Explanation | None = None
     """With ``Lab.build(..., explain=True)``: why each step was reused or rebuilt."""

@@ -22,6 +22,8 @@ _LOG_TIME = re.compile(r"^\d+\.\d+ ")
 _IMAGE = re.compile(r"^(?:writing image|exporting manifest(?: list)?) (sha256:[0-9a-f]{64})")
 """How the exporter names the image it made: ``writing image`` on the overlay2 store; on the containerd store
 the manifest, then the index that lists it with its attestation (the last one named is the image's id)."""
+_CONFIG = re.compile(r"^(?:writing image|exporting config) (sha256:[0-9a-f]{64})")
+"""How the exporter names the image's config (on the overlay2 store the config's digest is the image's id)."""
 _TIMESTAMP = re.compile(r"^(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 _CANCELED = "context canceled"
 _LOAD_BASE = "[internal] load metadata for "
@@ -78,6 +80,7 @@ class _Progress:
     failed: int | None = None
     loose: list[str] = field(default_factory=list)
     image_id: str = ""
+    config: str = ""
     exit: int | None = None
     numbers: dict[str, int] = field(default_factory=dict)
 
@@ -101,10 +104,17 @@ class _Progress:
             vertex.seconds = float(done[1])
         elif text.startswith("ERROR"):
             self.fail(number, text[len("ERROR"):].lstrip(": ") or "failed")
-        elif image := _IMAGE.match(text):
-            self.image_id = image[1]
+        elif _IMAGE.match(text) or _CONFIG.match(text):
+            self.name(text)
         elif not text.startswith(("sha256:", "CANCELED")) and (printed := _LOG_TIME.sub("", text, count=1)).strip():
             vertex.output.append(printed)
+
+    def name(self, status: str) -> None:
+        """Take the image's id and its config's digest from an exporter's status that names them."""
+        if image := _IMAGE.match(status):
+            self.image_id = image[1]
+        if config := _CONFIG.match(status):
+            self.config = config[1]
 
     def by_digest(self, digest: str, name: str = "") -> tuple[int, _Vertex]:
         number = self.numbers.setdefault(digest, len(self.numbers) + 1)
@@ -123,8 +133,7 @@ class _Progress:
             if v.get("error") and not v["error"].endswith(_CANCELED):  # plain progress shows those as CANCELED
                 self.fail(number, v["error"])
         for status in update.get("statuses") or []:
-            if image := _IMAGE.match(status.get("id", "")):
-                self.image_id = image[1]
+            self.name(status.get("id", ""))
         for log in update.get("logs") or []:
             self.by_digest(log["vertex"])[1].log(base64.b64decode(log.get("data") or ""))
 
@@ -243,7 +252,7 @@ def parse_progress(tag: str, events: Iterable[Event], dockerfile_text: str | Non
     _raise_failure(progress, row_of)
     plain = [payload["line"] for _, payload in events if "line" in payload]
     printed = progress.printed() if any("json" in payload for _, payload in events) else "\n".join(plain)
-    return BuildReport(tag=tag, rows=rows, image_id=progress.image_id,
+    return BuildReport(tag=tag, rows=rows, image_id=progress.image_id, config=progress.config,
                        seconds=events[-1][0] if events else 0.0, events=events, printed=printed)
 
 

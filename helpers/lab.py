@@ -79,6 +79,8 @@ class Lab:
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
         self.image_ids: dict[str, str] = {}
         """The ids of the images BuildKit builds start FROM, read once a session, and of those the lab built with it."""
+        self.diff_ids: dict[str, list[str]] = {}
+        """The layers of each image the lab's BuildKit builds made, by its config's digest (the config lists them)."""
         self.layer_bytes: dict[str, int] = {}
         """Bytes of each layer's files, by diff_id, as read from exports (on the containerd store)."""
 
@@ -279,8 +281,13 @@ class Lab:
                                 image)
         report = buildkit.parse_progress(image, events, text)
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
-        history = self._history(image)
-        report.image_id = report.image_id or history.image_id  # the containerd store prints no "writing image"
+        if report.image_id and report.config in self.diff_ids:  # a config read before: the same layers
+            found = {"Id": report.image_id, "RootFS": {"Layers": self.diff_ids[report.config]}}
+            history = parse_history(image, self.engine.history(image), found)
+        else:
+            history = self._history(image)
+            self.diff_ids[report.config] = history.layers
+        report.image_id = report.image_id or history.image_id
         self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
         self.image_ids[image] = report.image_id
         report = buildkit.join_history(report, history)

@@ -101,3 +101,15 @@ def test_each_history_maps_its_layer_digests(lab, cli, builds, classic):
     for tag in (f"bk-{cli.progress}-v2", "classic-v2"):
         history = lab.history(lab.image(tag))
         assert [r.diff_id for r in reversed(history.rows) if r.diff_id] == history.layers
+
+
+def test_a_rebuild_to_the_same_config_reports_the_image_the_engine_holds(lab):
+    lab.write_dockerfile()
+    lab.write_app(f"hello once more from {lab.workspace.name}!")
+    first = lab.build("bk-again", builder="buildkit")
+    again = lab.build("bk-again", builder="buildkit")  # its layers come from what the lab read of the first
+    found = lab.engine.inspect_image(lab.image("bk-again"))
+    assert all(again.cached) and again.config == first.config
+    assert again.image_id == found["Id"]  # on the containerd store a new index, on overlay2 the same id
+    assert [s.diff_id for s in again.rows if s.diff_id] == found["RootFS"]["Layers"]
+    assert [s.size for s in again.rows] == [s.size for s in first.rows]

@@ -13,7 +13,7 @@ from helpers.cli import _chunks
 from helpers.errors import BadDockerfile, BuildFailed, ImageMissing, LabError
 from helpers.layers import makes_layer, parse_history
 from helpers.workspace import lab_dockerfile
-from tests.conftest import load, recorded
+from tests.conftest import CONTAINERD, DATA, load, recorded
 
 BUILDS = recorded("buildkit_", without=("_run_fails", "_parse_error"))
 DOCKERFILE = lab_dockerfile(load("meta")["base"])
@@ -104,6 +104,15 @@ def test_history_join_fills_sizes_and_digests_by_order(kind):
     assert report.step("FROM").size > 100_000_000
     assert report.step("RUN").size > 1_000_000
     assert 0 < report.step("COPY").size < 1_000
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("store", ["", CONTAINERD])
+def test_the_exporter_names_the_image_config(kind, store):
+    report = parse_progress("v2", load(f"{kind}v2_after_change{store}"), DOCKERFILE)
+    pushed = (DATA / f"manifest_{kind}v2_image{store}.json").exists() and "_image" or ""  # an index's image
+    assert report.config == load(f"manifest_{kind}v2{pushed}{store}")["manifest"]["config"]["digest"]
+    assert (report.config == report.image_id) is (store == "")  # on the containerd store the id is a manifest's
 
 
 @pytest.mark.parametrize("kind", KINDS)
