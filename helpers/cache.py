@@ -9,32 +9,14 @@ of the file's header fields and bytes, not its mtime), for RUN the same build-ar
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import re
-import tarfile
 from pathlib import Path
 
 from . import dockerfile as docker_file
+from .context import Received, copy_arguments
 from .layers import NOP, History, instruction_of
 from .why import Forecast
-
-
-def file_checksum(path: Path, arcname: str) -> str:
-    """``file:<hex>`` as the classic builder names a single-file COPY source in the image history.
-
-    SHA-256 over the tarsum v1 header fields (mode, owner, size ...; not mtime) then the bytes,
-    with the header the build context's tar carries for the file (owned by root, names empty, as the
-    docker CLI and `helpers.engine.context_tar` send it).
-    """
-    with tarfile.open(fileobj=io.BytesIO(), mode="w") as tar:
-        info = tar.gettarinfo(str(path), arcname=arcname)
-    fields = {"name": info.name, "mode": info.mode & 0o7777, "uid": 0, "gid": 0, "size": info.size,
-              "typeflag": info.type.decode(), "linkname": info.linkname, "uname": "", "gname": "",
-              "devmajor": info.devmajor, "devminor": info.devminor}
-    header = "".join(f"{k}{v}" for k, v in fields.items())
-    return "file:" + hashlib.sha256(header.encode() + path.read_bytes()).hexdigest()
 
 
 def _json_args(args: str) -> str:
@@ -46,11 +28,18 @@ def _json_args(args: str) -> str:
     return "[" + " ".join(json.dumps(i) for i in items) + "]" if isinstance(items, list) else args
 
 
-def created_by(instruction: str, context: Path, args: dict[str, str], declared: dict[str, str | None]) -> str | None:
-    """The history text (the cache key's command) the classic builder writes for ``instruction``.
+CHOWN_SPACED = (1, 44)
+"""The engine API from which the classic builder writes a space after ``--chown=...`` in the history (Docker 25,
+moby#45473); before it, ``--chown=1000:1000file:...``."""
 
-    Returns None for what the lab cannot predict (COPY of folders or several files, ADD of URLs).
-    ``declared`` collects the ARGs seen so far, as the builder does.
+
+def created_by(instruction: str, context: Received, args: dict[str, str], declared: dict[str, str | None],
+               api: tuple[int, int] = CHOWN_SPACED) -> str | None:
+    """The history text (the cache key's command) the classic builder of engine API ``api`` writes for
+    ``instruction``.
+
+    Returns None for what the lab cannot predict (ADD of URLs, COPY --from, sources naming variables or
+    missing from the context). ``declared`` collects the ARGs seen so far, as the builder does.
     """
     keyword, rest = docker_file.keyword(instruction), docker_file.rest(instruction)
     if keyword == "RUN":
@@ -59,10 +48,12 @@ def created_by(instruction: str, context: Path, args: dict[str, str], declared: 
         prefix = f"|{len(env)} {' '.join(env)} " if env else ""
         return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
-        source = docker_file.single_file(rest, context)
-        if source is None:
+        flags, sources, destination = copy_arguments(rest)
+        if set(flags) - {"chown"} or "$" in rest or any("://" in s for s in sources):
             return None
-        return f"{NOP}{keyword} {file_checksum(context / source, source)} in {rest.split()[1]} "
+        name = context.copy_source(sources) if sources else None
+        chown = f"--chown={flags['chown']}{' ' if api >= CHOWN_SPACED else ''}" if "chown" in flags else ""
+        return None if name is None else f"{NOP}{keyword} {chown}{name} in {destination} "
     if keyword == "ARG":
         docker_file.declare(rest, declared)
     return f"{NOP} {keyword} {_json_args(rest)}"
@@ -80,7 +71,8 @@ def entries(history: History | None) -> list[Entry]:
 
 
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
-             args: dict[str, str] | None = None, nocache: bool = False, isolated: bool = True) -> Forecast:
+             args: dict[str, str] | None = None, nocache: bool = False, isolated: bool = True,
+             dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED) -> Forecast:
     """Walk the Dockerfile the way the classic builder's cache does.
 
     Args:
@@ -93,21 +85,26 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         args: build-arg values.
         nocache: the build will not use the cache.
         isolated: the build reuses only ``sources`` (``--cache-from``), not the engine's whole cache.
+        dockerfile_name: the Dockerfile's path in ``context`` (the engine drops it from the context when the
+            ``.dockerignore`` excludes it).
+        api: the engine's API version (`created_by`).
     """
     args = args or {}
+    received = Received.of(context, dockerfile_name)
     lines = docker_file.instructions(dockerfile)
     chain = entries(base)
     candidates = {s: entries(h) for s, h in sources.items()}
     steps = [(True, "FROM uses the base image as it is")]
     declared, broken = {}, None
     for n, line in enumerate(lines[1:], start=2):
-        key = created_by(line, context, args, declared)
+        key = created_by(line, received, args, declared, api)
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
             steps.append((False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
         elif key is None:
-            steps.append((None, "the lab cannot predict this instruction (folder or multi-file COPY/ADD)"))
+            steps.append((None, "the lab cannot predict this instruction (a URL, COPY --from, a variable in its "
+                                "sources, or a source the context does not hold)"))
             broken = n
         else:
             key = " ".join(key.split())

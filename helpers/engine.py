@@ -7,11 +7,9 @@ errors are translated into `LabError`s here only. A new engine call goes into `E
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import socket
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import docker.errors
 import requests
 import urllib3
 
+from . import context as build_context
 from .boundary import Event
 from .cli import cli_build
 from .errors import (
@@ -71,26 +70,6 @@ def translated(action: str) -> Iterator[None]:
         raise EngineRefused(f"The engine refused to {action}: {e.explanation or e}") from e
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException) as e:
         raise EngineUnavailable(f"The Docker engine stopped answering while trying to {action}.") from e
-
-
-def context_tar(folder: str) -> io.BytesIO:
-    """The build context as the docker CLI sends it: every file owned by root, user and group unnamed.
-
-    So a COPY's cache key (and the owner of the copied file) does not depend on who runs the lab.
-    """
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(Path(folder).rglob("*")):
-            info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if path.is_file():
-                with open(path, "rb") as data:
-                    tar.addfile(info, data)
-            else:
-                tar.addfile(info)
-    buffer.seek(0)
-    return buffer
 
 
 def _stamped(chunks) -> Iterator[Event]:
@@ -170,7 +149,7 @@ class Engine:
 
         ``args`` are build-arg values; ``cache_from`` limits the cache to those images' steps.
         """
-        with translated(f"build {tag}"), context_tar(path) as context:
+        with translated(f"build {tag}"), build_context.tar(Path(path), dockerfile) as context:
             yield from _stamped(self.api.build(fileobj=context, custom_context=True, tag=tag,
                                                dockerfile=dockerfile, nocache=nocache, buildargs=args,
                                                cache_from=cache_from, rm=True, forcerm=True, decode=True))

@@ -7,8 +7,10 @@ import functools
 import html
 import os
 import re
+from pathlib import Path
 
 from . import buildkit, buildkit_cache, cache, cli, containers, progress, recording, settings, store, why
+from . import context as build_context
 from . import dockerfile as docker_file
 from . import files as files_module
 from .boundary import EngineLike
@@ -110,6 +112,12 @@ class Lab:
                 f"registry {self.registry}, base image {self.base_image}, workspace {self.workspace.name}{recorded}")
 
     @functools.cached_property
+    def api(self) -> tuple[int, int]:
+        """The engine's API version, e.g. ``(1, 41)`` for Docker 20.10."""
+        major, minor = self.engine.version()["ApiVersion"].split(".")[:2]
+        return int(major), int(minor)
+
+    @functools.cached_property
     def store(self) -> str:
         """The engine's image store: `helpers.store.CONTAINERD` or `helpers.store.GRAPHDRIVER`."""
         return store.kind(self.engine.info())
@@ -186,8 +194,9 @@ class Lab:
         return f"{self.workspace.name}/{name}:{tag}"
 
     def build(self, tag: str, name: str = APP_IMAGE, dockerfile: str = "Dockerfile", nocache: bool = False,
-              explain: bool = False, args: dict[str, str] | None = None, builder: str | None = None) -> BuildReport:
-        """Build the workspace with ``dockerfile`` as ``image(tag, name)`` and report every step.
+              explain: bool = False, args: dict[str, str] | None = None, builder: str | None = None,
+              context: str | os.PathLike | None = None) -> BuildReport:
+        """Build the workspace (or ``context``) with ``dockerfile`` as ``image(tag, name)`` and report every step.
 
         On the overlay2 store the classic builder may reuse only this lab's own recent builds
         (``--cache-from`` them and the base image), so labs running at once never serve each other's
@@ -207,29 +216,36 @@ class Lab:
                 what the engine did.
             args: build-arg values (``--build-arg``).
             builder: ``classic`` or ``buildkit``; by default the lab's (see `connect`).
+            context: a folder of your own to build instead of the workspace, as ``docker build FOLDER`` does:
+                its ``.dockerignore`` applied by Docker's rules (`helpers.context`), ``dockerfile`` a path in it.
 
         Raises:
             BuildFailed: a step failed (the error names it and shows its last output lines).
             ImageMissing: the base image is not on the engine and cannot be pulled.
             BadDockerfile: the Dockerfile does not parse.
+            BadInput: ``context`` is not a folder holding ``dockerfile``, or holds a file that cannot be read.
         """
         image = self.image(tag, name)
-        text = self.workspace.read(dockerfile)
+        if context is None:
+            folder, text = self.workspace.path, self.workspace.read(dockerfile)
+        else:
+            folder = build_context.check(context, dockerfile)
+            text = (folder / dockerfile).read_text()
         base = docker_file.base_image(text, args)
         if _check_builder(builder or self.builder) == "buildkit":
-            return self._build_with_buildkit(image, text, base, dockerfile, nocache, explain, args)
+            return self._build_with_buildkit(image, folder, text, base, dockerfile, nocache, explain, args)
         isolated = self.store != store.CONTAINERD  # --cache-from meets the engine bug on the containerd store
         sources = [base] + self.built[::-1][:CACHE_SOURCES] if isolated else None  # newest first, as Docker's
         before = None
         if explain:
             histories = ({source: self._history_if_there(source) for source in sources} if isolated
                          else self._built_on(base))
-            before = cache.forecast(text, self.workspace.path, histories.get(base) or self._history_if_there(base),
-                                    histories, args, nocache, isolated)
+            before = cache.forecast(text, folder, histories.get(base) or self._history_if_there(base),
+                                    histories, args, nocache, isolated, dockerfile, self.api)
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
-                str(self.workspace.path), image, dockerfile, nocache, args, sources), image))
+                str(folder), image, dockerfile, nocache, args, sources), image))
 
         try:
             report = run()
@@ -267,17 +283,17 @@ class Lab:
         names = {i["Id"]: next((t for t in i.get("RepoTags") or [] if t != "<none>:<none>"), i["Id"]) for i in images}
         return {names[leaf]: self._history_if_there(leaf) for leaf in leaves}
 
-    def _build_with_buildkit(self, image: str, text: str, base: str, dockerfile: str, nocache: bool, explain: bool,
-                             args: dict[str, str] | None) -> BuildReport:
+    def _build_with_buildkit(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
+                             explain: bool, args: dict[str, str] | None) -> BuildReport:
         """`build` through the docker CLI with BuildKit, whose cache is the engine's, shared by every build."""
         if base not in self.image_ids:  # read once a session (the engine's slowest answer on the containerd store)
             try:
                 self.image_ids[base] = self.engine.inspect_image(base)["Id"]
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
                 self.image_ids[base] = base
-        steps = buildkit_cache.plan(text, self.workspace.path, self.image_ids[base], args or {})
+        steps = buildkit_cache.plan(text, folder, self.image_ids[base], args or {})
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
-        events = progress.build(self.engine.build_cli(str(self.workspace.path), image, dockerfile, nocache, args),
+        events = progress.build(self.engine.build_cli(str(folder), image, dockerfile, nocache, args),
                                 image)
         report = buildkit.parse_progress(image, events, text)
         buildkit_cache.remember(steps, report, self.built_with_buildkit)

@@ -16,7 +16,7 @@ from .errors import BadInput
 MARK = "user.layer-lab.workspace"
 """An extended attribute naming the workspace, on each file the lab writes. BuildKit's COPY cache key includes
 a file's extended attributes, so no other workspace's BuildKit build of the same text serves this one's COPY;
-the classic builder's context (`helpers.engine.context_tar`, as the docker CLI sends it) carries none, and
+the classic builder's context (`helpers.context.tar`, as the docker CLI sends it) carries none, and
 ``cat`` shows none: the files read as the workshop's."""
 APP = '''\
 from flask import Flask

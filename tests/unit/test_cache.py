@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from helpers.cache import _miss, created_by, file_checksum, forecast
+from helpers.cache import _miss, created_by, forecast
+from helpers.context import Received, tarsum
 from helpers.dockerfile import instructions
 from helpers.layers import History, parse_history
 from helpers.workspace import Workspace, lab_dockerfile
@@ -26,39 +27,57 @@ def test_instructions_join_continuations_and_drop_comments():
     ('ENTRYPOINT ["x"]', '/bin/sh -c #(nop)  ENTRYPOINT ["x"]'),
 ])
 def test_history_text_of_each_instruction_matches_what_the_engine_wrote(instruction, expected, tmp_path):
-    assert created_by(instruction, tmp_path, {}, {}) == expected
+    assert created_by(instruction, Received.of(tmp_path), {}, {}) == expected
 
 
 def test_build_args_prefix_run_like_the_engine(tmp_path):
     declared: dict = {}
-    assert created_by("ARG VERSION=1", tmp_path, {}, declared) == "/bin/sh -c #(nop)  ARG VERSION=1"
+    assert created_by("ARG VERSION=1", Received.of(tmp_path), {}, declared) == "/bin/sh -c #(nop)  ARG VERSION=1"
     # as the engine wrote it for `--build-arg VERSION=2`
-    assert created_by("RUN echo v${VERSION} > /v", tmp_path, {"VERSION": "2"}, declared) == \
+    assert created_by("RUN echo v${VERSION} > /v", Received.of(tmp_path), {"VERSION": "2"}, declared) == \
         "|1 VERSION=2 /bin/sh -c echo v${VERSION} > /v"
 
 
-def test_folder_copy_is_not_predicted(tmp_path):
-    (tmp_path / "src").mkdir()
-    assert created_by("COPY src /src", tmp_path, {}, {}) is None
-
-
-def test_file_checksum_equals_the_engines_copy_text(tmp_path):
+def test_a_file_copy_is_named_by_its_checksum_as_the_engine_wrote_it(tmp_path):
     path = Workspace(root=tmp_path, name=load("meta")["workspace"]).write_app("hello world!")
     recorded = next(h["CreatedBy"] for h in load("history_v1") if "COPY" in h["CreatedBy"])
-    assert f"COPY {file_checksum(path, 'app.py')} in /app.py" in recorded
+    assert created_by("COPY app.py /app.py", Received.of(path.parent), {}, {}) == recorded
+    assert f"COPY file:{tarsum(path.parent, 'app.py')} in /app.py" in recorded
 
 
 def test_checksum_ignores_mtime_but_not_mode_or_bytes(tmp_path):
     path = tmp_path / "app.py"
     path.write_text("print(1)\n")
-    first = file_checksum(path, "app.py")
+    first = tarsum(tmp_path, "app.py")
     os.utime(path, (1, 1))
-    assert file_checksum(path, "app.py") == first
+    assert tarsum(tmp_path, "app.py") == first
     os.chmod(path, 0o600)
-    assert file_checksum(path, "app.py") != first
+    assert tarsum(tmp_path, "app.py") != first
     os.chmod(path, 0o644)
     path.write_text("print(2)\n")
-    assert file_checksum(path, "app.py") != first
+    assert tarsum(tmp_path, "app.py") != first
+
+
+def test_folder_and_multi_file_copies_are_named_by_what_the_context_sends(tmp_path):
+    for name in ("src/a.py", "src/b.py", "src/skip.log", "c.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / ".dockerignore").write_text("**/*.log\n")
+
+    def key(instruction):
+        return created_by(instruction, Received.of(tmp_path), {}, {})
+
+    folder, several, wildcard = key("COPY src /src"), key("COPY src c.py /dst/"), key("COPY src/*.py /dst/")
+    assert folder.startswith("/bin/sh -c #(nop) COPY dir:") and folder.endswith(" in /src ")
+    assert "COPY multi:" in several and "COPY multi:" in wildcard and several != wildcard
+    assert key("COPY --chown=1000:1000 src /src") == folder.replace("COPY dir:", "COPY --chown=1000:1000 dir:")
+    older = created_by("COPY --chown=1000:1000 src /src", Received.of(tmp_path), {}, {}, (1, 41))
+    assert older == folder.replace("COPY dir:", "COPY --chown=1000:1000dir:")  # Docker 20.10 writes no space
+    (tmp_path / "src/skip.log").write_text("ignored, so no key changes")
+    assert (key("COPY src /src"), key("COPY src c.py /dst/")) == (folder, several)
+    (tmp_path / "src/b.py").write_text("changed")
+    assert key("COPY src /src") != folder and key("COPY src/*.py /dst/") != wildcard
+    assert key("COPY missing.py /m.py") is None and key("COPY --from=build /out /out") is None
 
 
 @pytest.mark.parametrize("key, siblings, on_base, cause", [

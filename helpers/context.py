@@ -1,0 +1,360 @@
+"""The build context: the files `docker build PATH` sends, with `.dockerignore` applied by Docker's own rules.
+
+The rules are those of moby's patternmatcher, which the docker CLI and BuildKit both use: a line starting with
+``#`` is a comment; each pattern is trimmed and cleaned like a path (a leading ``/`` dropped); ``*`` and ``?``
+stop at ``/``; ``**`` spans folders; a pattern also excludes everything below a folder it matches; ``!``
+re-includes, and the last pattern that matches decides. The CLI always sends the Dockerfile and the
+``.dockerignore`` (the engine reads them, then drops them from the context when the rules exclude them).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import stat
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+
+IGNORE_FILE = ".dockerignore"
+_ESCAPED = set(".+()|{}$")
+
+
+def _clean(path: str) -> str:
+    """A path cleaned as Go's ``filepath.Clean`` does (``a//b/../c/`` -> ``a/c``)."""
+    cleaned = posixpath.normpath(path) if path else "."
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def read_ignore(text: str) -> list[str]:
+    """The patterns of a ``.dockerignore``, as Docker reads them: comments and blank lines dropped, each pattern
+    trimmed and cleaned, a leading ``/`` removed, ``!`` kept in front."""
+    patterns = []
+    for line in text.removeprefix("\ufeff").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        pattern = line.strip()
+        invert = pattern.startswith("!")
+        pattern = pattern[1:].strip() if invert else pattern
+        if pattern:
+            pattern = _clean(pattern)
+            pattern = pattern[1:] if len(pattern) > 1 and pattern.startswith("/") else pattern
+        patterns.append("!" + pattern if invert else pattern)
+    return patterns
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One cleaned pattern and how it matches: ``exact``, ``prefix`` (``dir/**``), ``suffix`` (``**/name``) or a
+    regular expression, as patternmatcher compiles it."""
+
+    text: str
+    exclusion: bool
+    kind: str
+    regex: re.Pattern | None
+
+    @classmethod
+    def compile(cls, line: str) -> Pattern:
+        text = _clean(line.strip())
+        exclusion = text.startswith("!")
+        if exclusion:
+            if text == "!":
+                raise BadInput('The .dockerignore has a line with only "!".', "Write a pattern after the '!'.")
+            text = text[1:]
+        source, kind, i = "^", "exact", 0
+        while i < len(text):
+            ch, first = text[i], i == 0
+            if text.startswith("**", i):
+                i += 3 if text.startswith("**/", i) else 2
+                if i >= len(text):
+                    source, kind = (source, "prefix") if kind == "exact" else (source + ".*", "regex")
+                else:
+                    source, kind = source + "(.*/)?", "regex"
+                kind = "suffix" if first else kind
+                continue
+            if ch == "*":
+                source, kind = source + "[^/]*", "regex"
+            elif ch == "?":
+                source, kind = source + "[^/]", "regex"
+            elif ch in _ESCAPED:
+                source += "\\" + ch
+            elif ch == "\\":
+                if i + 1 < len(text):
+                    i += 1
+                    source, kind = source + "\\" + text[i], "regex"
+                else:
+                    source += "\\\\"
+            elif ch in "[]":
+                source, kind = source + ch, "regex"
+            else:
+                source += ch
+            i += 1
+        try:
+            regex = re.compile(source + "$") if kind == "regex" else None
+        except re.error:
+            raise BadInput(f"The .dockerignore pattern {line.strip()!r} is not a valid pattern.",
+                           "Close every '[' with ']' (or escape it as '\\['), then build again.") from None
+        return cls(text, exclusion, kind, regex)
+
+    def matches(self, path: str) -> bool:
+        if self.kind == "exact":
+            return path == self.text
+        if self.kind == "prefix":
+            return path.startswith(self.text[:-2])
+        if self.kind == "suffix":
+            suffix = self.text[2:]
+            return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
+        return bool(self.regex.match(path))
+
+
+class Ignore:
+    """A ``.dockerignore``'s patterns, matched against context paths (``a/b.txt``) the way the CLI walks them."""
+
+    def __init__(self, lines: list[str]):
+        self.patterns = [Pattern.compile(line) for line in lines if line.strip()]
+        self.exclusions = any(p.exclusion for p in self.patterns)
+
+    def excluded(self, path: str, parents: list[bool] | None = None) -> tuple[bool, list[bool]]:
+        """Whether ``path`` is left out, given which patterns matched its folder (None: work them out); also which
+        patterns match it, for its own files (patternmatcher's ``MatchesUsingParentResults``)."""
+        folders = posixpath.dirname(path).split("/") if parents is None and "/" in path else []
+        matched, matches = False, []
+        for i, pattern in enumerate(self.patterns):
+            match = bool(parents and parents[i])
+            if not match and pattern.exclusion == matched:
+                match = pattern.matches(path) or any(pattern.matches("/".join(folders[:n + 1]))
+                                                     for n in range(len(folders)))
+            matches.append(match)
+            if match:
+                matched = not pattern.exclusion
+        return matched, matches
+
+    def may_include_below(self, folder: str) -> bool:
+        """Whether an excluded folder must still be walked: some ``!`` pattern starts with it."""
+        return any(p.exclusion and (p.text + "/").startswith(folder + "/") for p in self.patterns)
+
+
+def rules(folder: Path, dockerfile: str = "Dockerfile") -> Ignore:
+    """The folder's ``.dockerignore``, with the Dockerfile and the ``.dockerignore`` itself always sent."""
+    ignore_file = folder / IGNORE_FILE
+    lines = read_ignore(ignore_file.read_text(errors="replace")) if ignore_file.is_file() else []
+    for keep in (IGNORE_FILE, dockerfile):
+        if Ignore(lines).excluded(keep)[0]:
+            lines.append("!" + keep)
+    return Ignore(lines)
+
+
+def check(folder: str | os.PathLike, dockerfile: str = "Dockerfile") -> Path:
+    """The context folder, once it exists and holds the Dockerfile; else one message naming what is wrong."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise BadInput(f"The folder {str(path)!r} does not exist.", "Give the folder that holds your Dockerfile.")
+    if not path.is_dir():
+        raise BadInput(f"{str(path)!r} is a file, not a folder.", "Give the folder that holds it: the build context.")
+    if _clean(dockerfile).startswith(("../", "/")) or _clean(dockerfile) == "..":
+        raise BadInput(f"The Dockerfile {dockerfile!r} is outside the folder {str(path)!r}.",
+                       "Give its path inside the folder, e.g. dockerfile='docker/Dockerfile'.")
+    if not (path / dockerfile).is_file():
+        raise BadInput(f"There is no {dockerfile} in {str(path)!r}.",
+                       "Write one there, or name the file with dockerfile='...' (a path inside the folder).")
+    return path
+
+
+def files(folder: Path, dockerfile: str = "Dockerfile") -> list[str]:
+    """The paths the docker CLI sends for ``docker build folder``, folders included, in the order it walks them."""
+    ignore, sent = rules(folder, dockerfile), []
+
+    def walk(relative: str, parents: list[bool] | None) -> None:
+        try:
+            entries = sorted(os.scandir(folder / relative if relative else folder), key=lambda e: e.name)
+        except PermissionError:
+            raise BadInput(f"The folder {relative!r} in the build context cannot be read.",
+                           f"Let the lab read it (chmod a+rx) or add '{relative}' to {IGNORE_FILE}.") from None
+        for entry in entries:
+            path = f"{relative}/{entry.name}" if relative else entry.name
+            left_out, matches = ignore.excluded(path, parents)
+            is_folder = entry.is_dir(follow_symlinks=False)
+            if not left_out:
+                sent.append(path)
+            if is_folder and (not left_out or (ignore.exclusions and ignore.may_include_below(path))):
+                walk(path, matches)
+
+    walk("", None)
+    return sent
+
+
+def _header(folder: Path, path: str) -> tarfile.TarInfo:
+    """The tar header the lab (as the CLI) sends for ``path``."""
+    info = tarfile.TarFile(fileobj=io.BytesIO(), mode="w").gettarinfo(str(folder / path), arcname=path)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = int(info.mtime)  # whole seconds, as the CLI's archive writes them
+    return info
+
+
+def tarsum(folder: Path, path: str) -> str:
+    """The classic builder's checksum of one context entry (tarsum v1): SHA-256 over the header fields it keeps
+    (name, mode, owner, size, type, link ...; not the mtime), then a file's bytes."""
+    info = _header(folder, path)
+    name = info.name + "/" if info.isdir() else info.name
+    fields = {"name": name, "mode": info.mode & 0o7777, "uid": 0, "gid": 0, "size": info.size,
+              "typeflag": info.type.decode(), "linkname": info.linkname, "uname": "", "gname": "",
+              "devmajor": info.devmajor, "devminor": info.devminor}
+    digest = hashlib.sha256("".join(f"{k}{v}" for k, v in fields.items()).encode())
+    if info.isreg():
+        digest.update((folder / path).read_bytes())
+    return digest.hexdigest()
+
+
+def _glob(pattern: str) -> re.Pattern:
+    """Go's ``filepath.Match`` as a regular expression: ``*`` and ``?`` stay within one folder."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                return re.compile(re.escape(pattern) + r"\Z")
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("^") else body) + "]")
+            i = end
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass
+class Received:
+    """A context as the classic builder holds it after receiving it: the entries sent (`files`), less the
+    Dockerfile and ``.dockerignore`` when the rules exclude them (the engine drops those), plus the folders the
+    extraction makes for entries sent without theirs; and how it names each COPY source in the image history."""
+
+    folder: Path
+    paths: list[str]
+    sent: set[str]
+    sums: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, folder: Path, dockerfile: str = "Dockerfile") -> Received:
+        sent = files(folder, dockerfile)
+        ignore_file = folder / IGNORE_FILE
+        written = Ignore(read_ignore(ignore_file.read_text(errors="replace")) if ignore_file.is_file() else [])
+        dropped = {p for p in (IGNORE_FILE, dockerfile) if written.excluded(p)[0]}
+        kept = [p for p in sent if p not in dropped]
+        implied = {posixpath.join(*p.split("/")[:n]) for p in kept for n in range(1, p.count("/") + 1)}
+        return cls(folder, sorted(set(kept) | implied, key=lambda p: p.split("/")), set(sent))  # as walked
+
+    def hash(self, path: str) -> str:
+        """The builder's ``Hash(path)``: the tarsum of what a link leads to, or the path itself for a folder the
+        context did not send an entry for."""
+        real = os.path.realpath(self.folder / path)
+        target = os.path.relpath(real, os.path.realpath(self.folder))
+        if target not in self.sent:
+            return path
+        if target not in self.sums:
+            self.sums[target] = tarsum(self.folder, target)
+        return self.sums[target]
+
+    def _source(self, source: str) -> list[str] | None:
+        """The history names of one COPY source: ``file:<sum>`` or ``dir:<sum of its entries' sums>`` for each
+        path it names (a wildcard may name several); None where it names nothing."""
+        source = source.removeprefix("/").removeprefix("./")
+        if any(ch in source for ch in "*?[\\"):
+            matcher = _glob(source)
+            found = [p for p in self.paths if matcher.match(p)]
+            return [n for p in found for n in self._source(p) or []] or None
+        path = _clean(source) if source else "."
+        if path != "." and path not in self.paths:
+            return None
+        if path != "." and not (self.folder / path).resolve().is_dir():
+            return ["file:" + self.hash(path)]
+        below = [p for p in self.paths if path == "." or p == path or p.startswith(path + "/")]
+        return ["dir:" + hashlib.sha256(",".join(sorted(self.hash(p) for p in below)).encode()).hexdigest()]
+
+    def copy_source(self, sources: list[str]) -> str | None:
+        """How the classic builder names a COPY/ADD's sources in the image history (and its cache key): one
+        ``file:``/``dir:`` name, or ``multi:`` over several; None when a source is not in the context."""
+        names = []
+        for source in sources:
+            found = self._source(source)
+            if found is None:
+                return None
+            names += found
+        if len(names) == 1:
+            return names[0]
+        return "multi:" + hashlib.sha256(",".join(names).encode()).hexdigest()
+
+
+def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:
+    """A COPY/ADD's flags (``--chown=...``), sources and destination, in shell or JSON form."""
+    words = rest.split()
+    flags = {}
+    while words and words[0].startswith("--"):
+        name, _, value = words.pop(0)[2:].partition("=")
+        flags[name] = value
+    text = " ".join(words)
+    if text.startswith("["):
+        try:
+            words = json.loads(text)
+        except ValueError:
+            pass
+    return flags, words[:-1], words[-1] if words else ""
+
+
+BIG = 1 << 30
+"""A context this big (1 GiB) is worth a warning before it is sent: usually a folder `.dockerignore` should name."""
+
+
+def heavy(folder: Path, paths: list[str], top: int = 3) -> str | None:
+    """A one-line warning when the files ``paths`` weigh `BIG` or more, naming the heaviest top-level entries."""
+    weights: dict[str, int] = {}
+    for path in paths:
+        found = os.lstat(folder / path)
+        if stat.S_ISREG(found.st_mode):
+            weights[path.split("/")[0]] = weights.get(path.split("/")[0], 0) + found.st_size
+    total = sum(weights.values())
+    if total < BIG:
+        return None
+    heaviest = ", ".join(f"{name} ({size / 2**30:.1f} GiB)" for name, size in
+                         sorted(weights.items(), key=lambda kv: -kv[1])[:top])
+    return (f"The build context is {total / 2**30:.1f} GiB; the engine receives all of it before the first step. "
+            f"Heaviest: {heaviest}. Name what the image does not need in {IGNORE_FILE}.")
+
+
+def tar(folder: Path, dockerfile: str = "Dockerfile") -> tempfile.SpooledTemporaryFile:
+    """The build context as the docker CLI sends it: `files`, each owned by root with no user or group name, so a
+    COPY's cache key (and the copied file's owner) does not depend on who runs the lab. Over `BIG`, a warning
+    (`heavy`) goes to stderr first; past 64 MiB the archive is spooled to disk, not held in memory."""
+    paths = files(folder, dockerfile)
+    if warning := heavy(folder, paths):
+        print(warning, file=sys.stderr)
+    buffer = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115 (the caller closes it)
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in paths:
+            info = _header(folder, path)
+            if not info.isreg():
+                archive.addfile(info)
+                continue
+            try:
+                with open(folder / path, "rb") as data:
+                    archive.addfile(info, data)
+            except PermissionError:
+                raise BadInput(f"The file {path!r} in the build context cannot be read.",
+                               f"Let the lab read it (chmod a+r) or add it to {IGNORE_FILE}.") from None
+    buffer.seek(0)
+    return buffer

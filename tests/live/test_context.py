@@ -1,0 +1,120 @@
+"""A folder of one's own, built by the lab and by the docker CLI: the same context, the same cache keys, the same
+layers, `.dockerignore` applied by Docker's rules; with either builder."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from helpers.cache import created_by
+from helpers.context import Received
+from helpers.dockerfile import instructions
+
+pytestmark = pytest.mark.live
+
+IGNORE = """\
+# what the image does not need
+**/__pycache__
+*.env
+tests
+docs
+!docs/README.md
+/notes/
+"""
+FILES = {"app/__init__.py": "", "app/main.py": "print('hi')\n", "app/__pycache__/main.cpython-311.pyc": "junk",
+         "docs/README.md": "# read me\n", "docs/design.md": "# long\n", "tests/test_main.py": "def test(): pass\n",
+         "local.env": "TOKEN=x\n", "notes/todo.txt": "x\n", "lib/util/strings.py": "A = 1\n"}
+KEPT = {"/src/Dockerfile", "/src/.dockerignore", "/src/app/__init__.py", "/src/app/main.py", "/src/docs/README.md",
+        "/src/lib/util/strings.py", "/src/current"}
+
+
+@pytest.fixture(scope="module")
+def project(lab, tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    for name, text in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(f"{text}# {lab.workspace.name}\n")  # new to every cache on the engine
+    (root / "app/main.py").chmod(0o755)
+    os.symlink("app/main.py", root / "current")
+    (root / ".dockerignore").write_text(IGNORE)
+    (root / "Dockerfile").write_text(f"FROM {lab.base_image}\nCOPY . /src\nCOPY app /app\n")
+    return root
+
+
+def cli_classic_build(image: str, folder) -> None:
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    subprocess.run(["docker", "build", "--no-cache", "-q", "-t", image, str(folder)], env=env, check=True,
+                   capture_output=True)
+
+
+def copied(lab, image: str, layer: int) -> set[str]:
+    """The files and links (not folders) a layer of ``image`` holds."""
+    found = lab.files(image).rows[layer]
+    return {path for path, (_, kind) in found.entries.items() if kind != "dir"}
+
+
+def layer_files(lab, tag: str, layer: int) -> dict:
+    """Each path of a layer with its size and type."""
+    return lab.files(lab.image(tag)).rows[layer].entries
+
+
+def test_the_lab_sends_the_context_the_cli_sends(lab, project):
+    lab.build("ctx-lab", context=project, nocache=True)
+    cli_classic_build(lab.image("ctx-cli"), project)
+    ours, theirs = (lab.engine.history(lab.image(t)) for t in ("ctx-lab", "ctx-cli"))
+    assert [h["CreatedBy"] for h in ours] == [h["CreatedBy"] for h in theirs]  # COPY dir:<hash>: one cache key
+    assert "COPY dir:" in ours[1]["CreatedBy"]
+    # The same files in each layer. Not the same layer digests: folders the engine makes as it copies (/src, docs/
+    # which only a ! rule's file brings, and on the containerd store /app too) carry the second it ran, so any
+    # two builds differ there, two of the CLI's included.
+    for layer in (-1, -2):
+        assert layer_files(lab, "ctx-lab", layer) == layer_files(lab, "ctx-cli", layer)
+    assert copied(lab, lab.image("ctx-lab"), -2) == KEPT
+
+
+def test_buildkit_keeps_out_the_same_files(lab, project):
+    lab.build("ctx-bk", context=project, builder="buildkit")
+    assert copied(lab, lab.image("ctx-bk"), -2) == KEPT
+
+
+def test_an_ignored_file_edited_changes_no_cache_key(lab, project):
+    lab.build("ctx-again", context=project)
+    (project / "docs/design.md").write_text(f"# longer, by {lab.workspace.name}\n")
+    (project / "local.env").write_text("TOKEN=changed\n")
+    assert lab.build("ctx-again", context=project).cached == [True, True, True]
+    (project / "docs/README.md").write_text(f"# read me again, {lab.workspace.name}\n")  # kept by a ! rule
+    assert lab.build("ctx-again", context=project).cached == [True, False, False]
+
+
+KEYS = """\
+FROM {base}
+COPY . /src
+COPY app /app
+COPY app/main.py docs/README.md /two/
+COPY app/*.py /py/
+COPY --chown=1000:1000 lib /lib
+COPY current /current
+ADD ["docs", "/docs"]
+"""
+
+
+def test_the_lab_names_each_copy_as_the_classic_builder_does(lab, project):
+    (project / "Dockerfile.keys").write_text(KEYS.format(base=lab.base_image))
+    lab.build("ctx-keys", context=project, dockerfile="Dockerfile.keys")
+    lines = instructions(KEYS.format(base=lab.base_image))[1:]
+    written = [h["CreatedBy"] for h in lab.engine.history(lab.image("ctx-keys"))[:len(lines)]][::-1]
+    received = Received.of(project, "Dockerfile.keys")
+    assert [created_by(line, received, {}, {}, lab.api) for line in lines] == written
+
+
+def test_the_explanation_of_a_folder_build_agrees_with_the_engine(lab, project):
+    (project / "Dockerfile.keys").write_text(KEYS.format(base=lab.base_image))
+    lab.build("ctx-why", context=project, dockerfile="Dockerfile.keys")
+    (project / "tests/test_main.py").write_text(f"def test(): assert True  # {lab.workspace.name}\n")  # ignored
+    same = lab.build("ctx-why", context=project, dockerfile="Dockerfile.keys", explain=True)
+    (project / "lib/util/strings.py").write_text(f"A = 2  # {lab.workspace.name}\n")
+    changed = lab.build("ctx-why", context=project, dockerfile="Dockerfile.keys", explain=True)
+    for report in (same, changed):
+        assert [r.agrees for r in report.why.rows[1:]] == [True] * 7, report.why.frame
+    assert same.cached == [True] * 8 and changed.cached == [True, False, False, False, False, False, False, False]
