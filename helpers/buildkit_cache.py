@@ -12,13 +12,14 @@ a build made outside it, and the explanation says so.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dockerfile as docker_file
 from . import why
 from .build import BuildReport
 from .buildkit import STEP_INSTRUCTIONS
+from .context import Received, changed_files, copy_arguments
 from .why import Explanation, Forecast
 
 _RUNS_WITH = ("ENV", "ARG", "WORKDIR", "USER", "SHELL")
@@ -34,27 +35,37 @@ class Step:
     target: str
     """The command (RUN), the source and destination (COPY/ADD) or the folder (WORKDIR)."""
     inputs: str
-    """What else the key holds: the source file's digest and mode, or what a RUN runs with."""
+    """What else the key holds: the source files' digest and mode, or what a RUN runs with."""
+    files: dict[str, str] = field(default_factory=dict, compare=False)
+    """For COPY/ADD: each file copied, with its digest and mode (`helpers.context.Received.contents`)."""
 
 
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _source(context: Path, rest: str) -> tuple[str, str] | None:
-    """``("<source> <destination>", "<source>: sha256 <hex12>, mode <octal>")`` of a single-file COPY/ADD, or None."""
-    source = docker_file.single_file(rest, context)
-    if source is None:
+def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
+    """The inputs a COPY/ADD's key holds of its sources (``app.py: sha256 <hex12>, mode 644``, or for several
+    files ``12 files, sha256 <hex12>``) and each file's digest, by BuildKit's rules for the context (the same
+    `.dockerignore`); None for what the lab cannot key: a URL, ``--from`` a stage, a source naming a variable
+    or nothing in the context."""
+    flags, sources, _ = copy_arguments(rest)
+    if "from" in flags or "$" in rest or not sources or any("://" in s for s in sources):
         return None
-    path = context / source
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return rest, f"{source}: sha256 {digest[:12]}, mode {path.stat().st_mode & 0o7777:o}"
+    files = context.contents(sources)
+    if not files:
+        return None
+    if len(files) == 1:
+        return f"{next(iter(files))}: {next(iter(files.values()))}", files
+    return f"{len(files)} files, sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}", files
 
 
-def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> list[Step]:
+def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str],
+         dockerfile_name: str = "Dockerfile") -> list[Step]:
     """Each instruction's `Step`; its key is empty where BuildKit runs no step (FROM, config-only
-    instructions) and where the lab cannot key one (a later stage, a COPY of a folder or several files)."""
+    instructions) and where the lab cannot key one (a later stage, a source `_source` cannot key)."""
     lines = docker_file.parse(dockerfile)
+    received = Received.of(context, dockerfile_name)
     steps = [Step("", "", "FROM", lines[0].rest, "")]
     parent, runs_with, declared, known = _hash("FROM", base_id), [], {}, True
     for instruction in lines[1:]:
@@ -64,17 +75,17 @@ def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str]) -> 
             docker_file.declare(rest, declared)
         elif keyword in _RUNS_WITH:
             runs_with.append(line)
-        source = _source(context, rest) if keyword in ("COPY", "ADD") else (rest, "")
+        source = _source(received, rest) if keyword in ("COPY", "ADD") else ("", {})
         known = known and source is not None
         if keyword not in STEP_INSTRUCTIONS or not known:
             steps.append(Step("", "", keyword, rest, ""))
             continue
-        target, inputs = source
+        inputs, files = source
         if keyword == "RUN":
             values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
             inputs = "; ".join(runs_with + values)
-        key = _hash(parent, keyword, target, inputs)
-        steps.append(Step(key, parent, keyword, target, inputs))
+        key = _hash(parent, keyword, rest, inputs)
+        steps.append(Step(key, parent, keyword, rest, inputs, files))
         parent = key
     return steps
 
@@ -88,7 +99,8 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
         elif step.keyword not in STEP_INSTRUCTIONS:
             found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
         elif not step.key:
-            found.append((None, "the lab cannot key this step (a later stage, a folder or several files)"))
+            found.append((None, "the lab cannot key this step (a later stage, COPY --from, a URL, a variable in "
+                                "its sources, or a source the context does not hold)"))
         elif nocache:
             found.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif step.key in made:
@@ -98,7 +110,8 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
         elif new_at is not None:
             found.append((False, f"its parent changed: step {new_at} was new to the lab, so this step's key is too"))
         else:
-            found.append((False, _miss(step, [s for s, _ in made.values() if s.parent == step.parent], n == 2)))
+            siblings = [s for s, _ in reversed(made.values()) if s.parent == step.parent]  # newest first
+            found.append((False, _miss(step, siblings, n == 2)))
         if found[-1][0] is False and new_at is None:
             new_at = n
     return Forecast(found)
@@ -108,6 +121,8 @@ def _miss(step: Step, siblings: list[Step], on_base: bool) -> str:
     """The first cause of a miss, from the steps the lab built before on the same parent."""
     for old in siblings:
         if (old.keyword, old.target) == (step.keyword, step.target) and old.inputs != step.inputs:
+            if step.keyword in ("COPY", "ADD") and len(old.files | step.files) > 1:
+                return f"a COPY source changed: {changed_files(old.files, step.files)}"
             what = "a COPY source changed" if step.keyword in ("COPY", "ADD") else "what RUN runs with changed"
             return f"{what}: it was {old.inputs or 'nothing'}, now {step.inputs or 'nothing'}"
     if siblings:

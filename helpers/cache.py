@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from . import dockerfile as docker_file
-from .context import Received, copy_arguments
+from .context import Received, changed_files, copy_arguments
 from .layers import NOP, History, instruction_of
 from .why import Forecast
 
@@ -72,7 +72,8 @@ def entries(history: History | None) -> list[Entry]:
 
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
              args: dict[str, str] | None = None, nocache: bool = False, isolated: bool = True,
-             dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED) -> Forecast:
+             dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED,
+             copied: dict[str, dict[str, str]] | None = None) -> Forecast:
     """Walk the Dockerfile the way the classic builder's cache does.
 
     Args:
@@ -88,6 +89,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         dockerfile_name: the Dockerfile's path in ``context`` (the engine drops it from the context when the
             ``.dockerignore`` excludes it).
         api: the engine's API version (`created_by`).
+        copied: what the lab remembers of the files each COPY key copied; this forecast's COPY keys are added,
+            so a later miss names the files that changed.
     """
     args = args or {}
     received = Received.of(context, dockerfile_name)
@@ -108,6 +111,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             broken = n
         else:
             key = " ".join(key.split())
+            if copied is not None and docker_file.keyword(line) in ("COPY", "ADD"):
+                copied.setdefault(key, received.contents(copy_arguments(docker_file.rest(line))[1]) or {})
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
             matches = [s for s, entry in after.items() if entry[0] == key]
             match = max(matches, key=lambda s: after[s][1], default=None)  # the newest, as the builder picks
@@ -117,7 +122,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                 steps.append((True, f"cache hit: {who} made this step on "
                                     f"the same parent{' from the same file' if 'file:' in key else ''}"))
             else:
-                steps.append((False, _miss(key, [e[0] for e in after.values()], n == 2)))
+                steps.append((False, _miss(key, [e[0] for e in after.values()], n == 2, copied)))
                 broken = n
     return Forecast(steps)
 
@@ -131,17 +136,26 @@ def _short_name(image: str) -> str:
     return image.rsplit("/", 1)[-1] if not image.startswith("sha256:") else image[7:19]
 
 
-def _miss(key: str, siblings: list[str], on_base: bool) -> str:
-    """The first cause of a miss, from the instructions built before on the same parent."""
+_SOURCE = re.compile(r"(?:file|dir|multi):\w+")
+
+
+def _miss(key: str, siblings: list[str], on_base: bool, copied: dict[str, dict[str, str]] | None = None) -> str:
+    """The first cause of a miss, from the instructions built before on the same parent; ``copied`` holds the
+    files each COPY key the lab predicted copied (`helpers.context.Received.contents`), to name those that
+    changed."""
     if not siblings:
         return ("no cache existed: this workspace had built nothing on " +
                 ("this base image" if on_base else "this parent") + " before")
     keyword = re.sub(r"^(\|\d+ \S+ )*(/bin/sh -c (#\(nop\) +)?)?", "", key).split(" ")[0]
-    for old in siblings:
-        if "file:" in key and "file:" in old and key.split(" in ")[-1] == old.split(" in ")[-1]:
-            before, after = re.search(r"file:\w+", old)[0], re.search(r"file:\w+", key)[0]
-            return (f"a COPY source changed: the file copied to {key.split(' in ')[-1].strip()} was {before[:17]}…, "
-                    f"now {after[:17]}…")
+    for old in sorted(siblings, key=lambda o: not (copied and o in copied)):  # those whose files it knows first
+        if _SOURCE.search(key) and _SOURCE.search(old) and key.split(" in ")[-1] == old.split(" in ")[-1]:
+            before, after = _SOURCE.search(old)[0], _SOURCE.search(key)[0]
+            named = copied and key in copied and old in copied
+            if named and not after.startswith("file:"):
+                return f"a COPY source changed: {changed_files(copied[old], copied[key])}"
+            what = "file copied" if after.startswith("file:") else "files copied"
+            return (f"a COPY source changed: {changed_files(copied[old], copied[key]) + ': ' if named else ''}"
+                    f"the {what} to {key.split(' in ')[-1].strip()} was {before[:17]}…, now {after[:17]}…")
         args_before, args_now = re.match(r"^\|\d+ (.*?) /bin/sh", old), re.match(r"^\|\d+ (.*?) /bin/sh", key)
         if (args_before or args_now) and old.split("/bin/sh -c ", 1)[-1] == key.split("/bin/sh -c ", 1)[-1]:
             was = args_before[1] if args_before else "none"

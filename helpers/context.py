@@ -270,34 +270,64 @@ class Received:
             self.sums[target] = tarsum(self.folder, target)
         return self.sums[target]
 
-    def _source(self, source: str) -> list[str] | None:
-        """The history names of one COPY source: ``file:<sum>`` or ``dir:<sum of its entries' sums>`` for each
-        path it names (a wildcard may name several); None where it names nothing."""
+    def selected(self, source: str) -> list[list[str]] | None:
+        """What one COPY source names, as the builders walk it: for each path it names (a wildcard may name
+        several), that path and, for a folder, everything the context holds below it; None where it names
+        nothing."""
         source = source.removeprefix("/").removeprefix("./")
         if any(ch in source for ch in "*?[\\"):
             matcher = _glob(source)
-            found = [p for p in self.paths if matcher.match(p)]
-            return [n for p in found for n in self._source(p) or []] or None
+            found = [chosen for p in self.paths if matcher.match(p) for chosen in self.selected(p) or []]
+            return found or None
         path = _clean(source) if source else "."
         if path != "." and path not in self.paths:
             return None
-        if path != "." and not (self.folder / path).resolve().is_dir():
-            return ["file:" + self.hash(path)]
-        below = [p for p in self.paths if path == "." or p == path or p.startswith(path + "/")]
-        return ["dir:" + hashlib.sha256(",".join(sorted(self.hash(p) for p in below)).encode()).hexdigest()]
+        return [[p for p in self.paths if path == "." or p == path or p.startswith(path + "/")]]
+
+    def is_folder(self, path: str) -> bool:
+        return (self.folder / path).resolve().is_dir()
 
     def copy_source(self, sources: list[str]) -> str | None:
-        """How the classic builder names a COPY/ADD's sources in the image history (and its cache key): one
-        ``file:``/``dir:`` name, or ``multi:`` over several; None when a source is not in the context."""
+        """How the classic builder names a COPY/ADD's sources in the image history (and its cache key): a file
+        ``file:<tarsum>``, a folder ``dir:<hash of its entries' sums>``, several ``multi:<hash of those>``;
+        None when a source names nothing in the context."""
         names = []
         for source in sources:
-            found = self._source(source)
+            found = self.selected(source)
             if found is None:
                 return None
-            names += found
+            for chosen in found:
+                if len(chosen) == 1 and not self.is_folder(chosen[0]):
+                    names.append("file:" + self.hash(chosen[0]))
+                else:
+                    names.append("dir:" + hashlib.sha256(",".join(sorted(map(self.hash, chosen))).encode()).hexdigest())
         if len(names) == 1:
             return names[0]
         return "multi:" + hashlib.sha256(",".join(names).encode()).hexdigest()
+
+    def contents(self, sources: list[str]) -> dict[str, str] | None:
+        """Each file and link the sources copy, with its bytes' digest and mode (``sha256 <hex12>, mode 644``):
+        what BuildKit's key holds of them (not their times); None when a source names nothing."""
+        found = {}
+        for source in sources:
+            chosen = self.selected(source)
+            if chosen is None:
+                return None
+            for path in (p for paths in chosen for p in paths if not self.is_folder(p)):
+                target = self.folder / path
+                data = os.readlink(target).encode() if target.is_symlink() else target.read_bytes()
+                digest = hashlib.sha256(data).hexdigest()[:12]
+                found[path] = f"sha256 {digest}, mode {target.lstat().st_mode & 0o7777:o}"
+        return found
+
+
+def changed_files(before: dict[str, str], after: dict[str, str], most: int = 3) -> str:
+    """Which files differ between two `Received.contents`: ``app/main.py changed, docs/new.md added``."""
+    parts = [f"{p} changed" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    parts += [f"{p} added" for p in sorted(after.keys() - before.keys())]
+    parts += [f"{p} removed" for p in sorted(before.keys() - after.keys())]
+    more = f" and {len(parts) - most} more" if len(parts) > most else ""
+    return ", ".join(parts[:most]) + more if parts else "no file changed"
 
 
 def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:

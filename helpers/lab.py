@@ -77,6 +77,8 @@ class Lab:
         BuildKit builds' images: an image whose tag a later build took carries no name of the lab's any more."""
         self.pushed: list[tuple[str, str]] = []
         """``(repository, tag)`` of each push to the lab's own registry, for cleanup to delete."""
+        self.copied: dict[str, dict[str, str]] = {}
+        """The files each COPY/ADD of the lab's classic builds copied, by the step's history text (its cache key)."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
         self.image_ids: dict[str, str] = {}
@@ -241,7 +243,7 @@ class Lab:
             histories = ({source: self._history_if_there(source) for source in sources} if isolated
                          else self._built_on(base))
             before = cache.forecast(text, folder, histories.get(base) or self._history_if_there(base),
-                                    histories, args, nocache, isolated, dockerfile, self.api)
+                                    histories, args, nocache, isolated, dockerfile, self.api, self.copied)
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
@@ -291,7 +293,7 @@ class Lab:
                 self.image_ids[base] = self.engine.inspect_image(base)["Id"]
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
                 self.image_ids[base] = base
-        steps = buildkit_cache.plan(text, folder, self.image_ids[base], args or {})
+        steps = buildkit_cache.plan(text, folder, self.image_ids[base], args or {}, dockerfile)
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         events = progress.build(self.engine.build_cli(str(folder), image, dockerfile, nocache, args),
                                 image)

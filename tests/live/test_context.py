@@ -118,3 +118,15 @@ def test_the_explanation_of_a_folder_build_agrees_with_the_engine(lab, project):
     for report in (same, changed):
         assert [r.agrees for r in report.why.rows[1:]] == [True] * 7, report.why.frame
     assert same.cached == [True] * 8 and changed.cached == [True, False, False, False, False, False, False, False]
+    assert changed.why.rows[1].why == "a COPY source changed: lib/util/strings.py changed"
+
+
+def test_buildkit_explains_a_folder_copy_by_the_files_that_changed(lab, project):
+    lab.build("ctx-bk-why", context=project, builder="buildkit")
+    (project / "notes/todo.txt").write_text(f"ignored, {lab.workspace.name}\n")
+    same = lab.build("ctx-bk-why", context=project, builder="buildkit", explain=True)
+    (project / "app/main.py").write_text(f"print('changed by {lab.workspace.name}')\n")
+    changed = lab.build("ctx-bk-why", context=project, builder="buildkit", explain=True)
+    assert same.cached == [True, True, True] and [r.agrees for r in same.why.rows[1:]] == [True, True]
+    assert changed.cached == [True, False, False] and [r.agrees for r in changed.why.rows[1:]] == [True, True]
+    assert changed.why.rows[1].why == "a COPY source changed: app/main.py changed"

@@ -49,12 +49,32 @@ def test_content_mode_env_args_and_base_change_the_keys_they_feed(context):
     assert keys(context, base="sha256:c")[1] != before[1]
 
 
-def test_a_second_stage_and_folder_copies_are_not_predicted(context):
+def test_a_second_stage_copy_from_and_urls_are_not_predicted(context):
     assert keys(context, "FROM base AS a\nRUN true\nFROM base\nRUN true\n")[3] == ""
-    assert keys(context, "FROM base\nCOPY . /src\nRUN true\n")[1:] == ["", ""]
-    reasons = forecast(plan("FROM base\nCOPY . /src\nCMD x\n", context, "b", {}), {}).steps
-    assert reasons[1] == (None, "the lab cannot key this step (a later stage, a folder or several files)")
+    assert keys(context, "FROM base\nCOPY --from=a /out /out\nRUN true\n")[1:] == ["", ""]
+    reasons = forecast(plan("FROM base\nADD https://example.com/x /x\nCMD x\n", context, "b", {}), {}).steps
+    assert reasons[1][0] is None and "cannot key this step" in reasons[1][1]
     assert reasons[2] == (None, "BuildKit runs no step for CMD: it only sets the image's config")
+
+
+def test_a_folder_copy_is_keyed_by_the_files_it_copies_and_a_miss_names_them(context):
+    for name in ("src/a.py", "src/b.py", "src/cache.log"):
+        (context / name).parent.mkdir(exist_ok=True)
+        (context / name).write_text(name)
+    (context / ".dockerignore").write_text("**/*.log\n")
+    text = "FROM base\nCOPY src /src\nRUN true\n"
+    first = plan(text, context, "b", {})
+    assert first[1].key and first[1].inputs.startswith("2 files, sha256 ") and set(first[1].files) == {
+        "src/a.py", "src/b.py"}
+    made: dict = {}
+    remember(first, report("lab/app:v1", [True, False, False]), made)
+    (context / "src/cache.log").write_text("ignored")
+    assert keys(context, text, base="b") == [s.key for s in first]
+    (context / "src/b.py").write_text("changed")
+    (context / "src/c.py").write_text("new")
+    (context / "src/a.py").unlink()
+    reasons = forecast(plan(text, context, "b", {}), made).steps
+    assert reasons[1] == (False, "a COPY source changed: src/b.py changed, src/c.py added, src/a.py removed")
 
 
 def report(tag, cached):

@@ -92,6 +92,14 @@ def test_first_cause_of_a_miss(key, siblings, on_base, cause):
     assert cause in _miss(key, siblings, on_base)
 
 
+def test_a_folder_copy_miss_names_the_files_that_changed():
+    old, new = "/bin/sh -c #(nop) COPY dir:aaa in /src ", "/bin/sh -c #(nop) COPY dir:bbb in /src "
+    copied = {old: {"a.py": "sha256 1, mode 644", "b.py": "sha256 2, mode 644"},
+              new: {"a.py": "sha256 1, mode 755", "c.py": "sha256 3, mode 644"}}
+    assert _miss(new, [old], False, copied) == "a COPY source changed: a.py changed, c.py added, b.py removed"
+    assert _miss(new, [old], False) == "a COPY source changed: the files copied to /src was dir:aaa…, now dir:bbb…"
+
+
 def recorded_history(name: str):
     return parse_history(name, load(f"history_{name}"), load(f"inspect_{name}"))
 
