@@ -10,6 +10,7 @@ of the file's header fields and bytes, not its mtime), for RUN the same build-ar
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -33,29 +34,59 @@ CHOWN_SPACED = (1, 44)
 moby#45473); before it, ``--chown=1000:1000file:...``."""
 
 
-def created_by(instruction: str, context: Received, args: dict[str, str], declared: dict[str, str | None],
-               api: tuple[int, int] = CHOWN_SPACED) -> str | None:
-    """The history text (the cache key's command) the classic builder of engine API ``api`` writes for
-    ``instruction``.
+WORKDIR_AS_WRITTEN, WORKDIR_CLEANED = (1, 41), (1, 51)
+"""Engine APIs measured here: Docker 20.10 writes an absolute WORKDIR as written (``/a/../b``), Docker 28.5
+cleans it (``/b``); between them the lab does not know, and predicts only paths that are already clean."""
+_EXPANDED = ("ENV", "LABEL", "USER", "WORKDIR", "EXPOSE", "STOPSIGNAL", "VOLUME")
+"""Instructions whose words the classic builder expands (ARG values and ENV) before writing them in the history."""
 
-    Returns None for what the lab cannot predict (ADD of URLs, COPY --from, sources naming variables or
-    missing from the context). ``declared`` collects the ARGs seen so far, as the builder does.
+
+def created_by(instruction: str, context: Received, args: dict[str, str], declared: dict[str, str | None],
+               api: tuple[int, int] = CHOWN_SPACED, env: dict[str, str | None] | None = None) -> str | None:
+    """The history text (the cache key's command) the classic builder of engine API ``api`` writes for
+    ``instruction``, literally (two spaces stay two spaces).
+
+    Returns None for what the lab cannot predict (ADD of URLs, COPY --from, sources missing from the context).
+    ``declared`` collects the ARGs seen so far and ``env`` the ENV values, as the builder does: ENV, LABEL,
+    USER, WORKDIR, EXPOSE and COPY/ADD see both expanded; RUN is keyed by the build args ENV does not
+    override.
     """
     keyword, rest = docker_file.keyword(instruction), docker_file.rest(instruction)
+    env = {} if env is None else env
+    values = {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
+    words = {**values, **env}
     if keyword == "RUN":
         command = rest if not rest.startswith("[") else " ".join(json.loads(rest))
-        env = sorted(f"{k}={args.get(k, v)}" for k, v in declared.items() if args.get(k, v) is not None)
-        prefix = f"|{len(env)} {' '.join(env)} " if env else ""
+        used = sorted(f"{k}={v}" for k, v in values.items() if k not in env)
+        prefix = f"|{len(used)} {' '.join(used)} " if used else ""
         return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
         flags, sources, destination = copy_arguments(rest)
-        if set(flags) - {"chown"} or "$" in rest or any("://" in s for s in sources):
+        if set(flags) - {"chown"} or any("://" in s for s in sources):
             return None
+        sources = [docker_file.process_word(s, words) for s in sources]
+        destination = docker_file.process_word(destination, words)
         name = context.copy_source(sources) if sources else None
-        chown = f"--chown={flags['chown']}{' ' if api >= CHOWN_SPACED else ''}" if "chown" in flags else ""
+        chown = docker_file.process_word(flags.get("chown", ""), words)
+        chown = f"--chown={chown}{' ' if api >= CHOWN_SPACED else ''}" if chown else ""
         return None if name is None else f"{NOP}{keyword} {chown}{name} in {destination} "
     if keyword == "ARG":
         docker_file.declare(rest, declared)
+    if keyword in ("ENV", "LABEL"):
+        found = docker_file.pairs(rest, words)
+        if keyword == "ENV":
+            env.update(found)
+        return f"{NOP} {keyword} {' '.join(f'{k}={v}' for k, v in found)}"
+    if keyword == "WORKDIR":  # written as one argument: one space after #(nop); a relative one is not followed
+        folder = docker_file.process_word(rest, words)
+        cleaned = posixpath.normpath(folder)
+        if not folder.startswith("/") or (folder != cleaned and WORKDIR_AS_WRITTEN < api < WORKDIR_CLEANED):
+            return None
+        return f"{NOP}WORKDIR {cleaned if api >= WORKDIR_CLEANED else folder}"
+    if keyword == "EXPOSE":  # the parser sorts the words as written, then each is expanded (to words)
+        rest = " ".join(docker_file.process_word(w, words) for w in sorted(rest.split()))
+    elif keyword in _EXPANDED:
+        rest = " ".join(docker_file.process_word(w, words) for w in rest.split())
     return f"{NOP} {keyword} {_json_args(rest)}"
 
 
@@ -67,7 +98,7 @@ def entries(history: History | None) -> list[Entry]:
     """An image's history oldest first, as `Entry`s; empty for None (an image already gone)."""
     if history is None:
         return []
-    return [(" ".join(r.created_by.split()), r.created, r.diff_id) for r in reversed(history.rows)]
+    return [(r.created_by, r.created, r.diff_id) for r in reversed(history.rows)]
 
 
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
@@ -98,9 +129,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     chain = entries(base)
     candidates = {s: entries(h) for s, h in sources.items()}
     steps = [(True, "FROM uses the base image as it is")]
-    declared, broken = {}, None
+    declared, env, broken = {}, {}, None
     for n, line in enumerate(lines[1:], start=2):
-        key = created_by(line, received, args, declared, api)
+        key = created_by(line, received, args, declared, api, env)
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
@@ -110,7 +141,6 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                                 "sources, or a source the context does not hold)"))
             broken = n
         else:
-            key = " ".join(key.split())
             if copied is not None and docker_file.keyword(line) in ("COPY", "ADD"):
                 copied.setdefault(key, received.contents(copy_arguments(docker_file.rest(line))[1]) or {})
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}

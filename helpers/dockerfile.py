@@ -132,6 +132,61 @@ def expand(word: str, env: dict[str, str | None]) -> str:
     return "".join(out)
 
 
+def process_word(word: str, env: dict[str, str | None]) -> str:
+    """One word as Docker's lexer hands it to an instruction: variables expanded (not inside single quotes),
+    quotes removed, a backslash escaping the next character (outside single quotes)."""
+    out, i, quote = [], 0, ""
+    while i < len(word):
+        char = word[i]
+        if quote != "'" and char == "\\" and i + 1 < len(word):
+            out.append(word[i + 1])
+            i += 2
+        elif char in "'\"" and quote in ("", char):
+            quote = "" if quote else char
+            i += 1
+        elif quote != "'" and char == "$" and (m := _VARIABLE.match(word, i)):
+            out.append(_value(m, env))
+            i = m.end()
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _words(text: str) -> list[str]:
+    """``text`` split on white space outside quotes, quotes kept (the lexer removes them later)."""
+    words, current, quote, i = [], "", "", 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and quote != "'" and i + 1 < len(text):
+            current += text[i:i + 2]
+            i += 2
+            continue
+        if char in "'\"" and quote in ("", char):
+            quote = "" if quote else char
+        if char.isspace() and not quote:
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += char
+        i += 1
+    return words + ([current] if current else [])
+
+
+def pairs(rest: str, env: dict[str, str | None]) -> list[tuple[str, str]]:
+    """The ``key=value`` pairs of an ENV or LABEL line, expanded as the classic builder does; the old form
+    ``ENV NAME value words`` is one pair."""
+    words = _words(rest)
+    if words and "=" not in words[0]:
+        return [(process_word(words[0], env), process_word(rest.split(None, 1)[1] if len(words) > 1 else "", env))]
+    found = []
+    for word in words:
+        key, _, value = word.partition("=")
+        found.append((process_word(key, env), process_word(value, env)))
+    return found
+
+
 def _value(m: re.Match, env: dict[str, str | None]) -> str:
     name = m["braced"] or m["bare"]
     value, op, word = env.get(name), m["op"], m["word"] or ""

@@ -130,3 +130,32 @@ def test_buildkit_explains_a_folder_copy_by_the_files_that_changed(lab, project)
     assert same.cached == [True, True, True] and [r.agrees for r in same.why.rows[1:]] == [True, True]
     assert changed.cached == [True, False, False] and [r.agrees for r in changed.why.rows[1:]] == [True, True]
     assert changed.why.rows[1].why == "a COPY source changed: app/main.py changed"
+
+
+WORDS = """\
+FROM {base}
+ARG VERSION=1.0
+ARG UNSET
+ENV APP_VERSION=$VERSION HOME_DIR="/srv/my app" LATER=$APP_VERSION
+ENV LEGACY value with  words
+LABEL version="$APP_VERSION" maintainer='lab $NOT' empty=$UNSET
+WORKDIR /srv/$APP_VERSION/../srv
+USER 1000:${{GROUP:-1000}}
+EXPOSE 5000 ${{PORT:-8080}}
+RUN echo  two  spaces $VERSION
+RUN echo continued \\
+    line
+ENV VERSION=shadowed
+RUN echo $VERSION
+COPY --chown=1000:1000 app /srv/${{APP_VERSION}}/app
+"""
+
+
+def test_the_classic_history_text_is_predicted_literally_and_expanded(lab, project):
+    text = WORDS.format(base=lab.base_image)
+    (project / "Dockerfile.words").write_text(text)
+    lab.build("ctx-words", context=project, dockerfile="Dockerfile.words", args={"VERSION": "2.0"})
+    lines = instructions(text)[1:]
+    written = [h["CreatedBy"] for h in lab.engine.history(lab.image("ctx-words"))[:len(lines)]][::-1]
+    received, declared, env = Received.of(project, "Dockerfile.words"), {}, {}
+    assert [created_by(line, received, {"VERSION": "2.0"}, declared, lab.api, env) for line in lines] == written

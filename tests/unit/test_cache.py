@@ -150,3 +150,23 @@ def test_a_classic_build_whose_cached_step_vanished_meanwhile_runs_once_more(tmp
     lab.write_dockerfile("FROM base\nRUN pip install flask\n")
     report = lab.build("v1")
     assert report.image_id and [s.step for s in report.rows] == [1, 2, 3, 4]
+
+
+def test_metadata_lines_are_written_expanded_and_run_keeps_its_spaces(tmp_path):
+    received, declared, env = Received.of(tmp_path), {}, {}
+
+    def key(line, api=(1, 41)):
+        return created_by(line, received, {"V": "2"}, declared, api, env)
+
+    key("ARG V=1")
+    assert key('ENV A=$V B="two words" C=$A') == '/bin/sh -c #(nop)  ENV A=2 B=two words C='
+    assert key("ENV OLD value  with words") == "/bin/sh -c #(nop)  ENV OLD=value  with words"
+    assert key("LABEL v=\"$A\" q='$A'") == "/bin/sh -c #(nop)  LABEL v=2 q=$A"
+    assert key("EXPOSE 5000 ${P:-8080} 4000/udp") == "/bin/sh -c #(nop)  EXPOSE 8080 4000/udp 5000"
+    assert key("WORKDIR /srv/$A/../x") == "/bin/sh -c #(nop) WORKDIR /srv/2/../x"
+    assert key("WORKDIR /srv/$A/../x", (1, 51)) == "/bin/sh -c #(nop) WORKDIR /srv/x"
+    assert key("WORKDIR /srv/$A/../x", (1, 45)) is None and key("WORKDIR /srv", (1, 45)) == \
+        "/bin/sh -c #(nop) WORKDIR /srv"
+    assert key("RUN echo  $V") == "|1 V=2 /bin/sh -c echo  $V"  # two spaces: the builder compares text literally
+    key("ENV V=shadowed")
+    assert key("RUN echo $V") == "/bin/sh -c echo $V"  # a build arg ENV overrides is not in RUN's key
