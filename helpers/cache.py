@@ -90,27 +90,40 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
     return f"{NOP} {keyword} {_json_args(rest)}"
 
 
-Entry = tuple[str, int, str | None]
-"""One history entry as the cache compares it: its command text, when it was made, its layer."""
+Entry = tuple[str, int]
+"""One history entry as the cache compares it: its command text and when it was made. Not its layer: which
+entries hold one is not always known (the containerd store drops a RUN's empty layer, overlay2 keeps it)."""
 
 
 def entries(history: History | None) -> list[Entry]:
     """An image's history oldest first, as `Entry`s; empty for None (an image already gone)."""
     if history is None:
         return []
-    return [(r.created_by, r.created, r.diff_id) for r in reversed(history.rows)]
+    return [(r.created_by, r.created) for r in reversed(history.rows)]
+
+
+_CANNOT = ("the lab cannot predict this instruction (a URL, a relative WORKDIR, or a source the context does "
+           "not hold)")
 
 
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
              args: dict[str, str] | None = None, nocache: bool = False, isolated: bool = True,
              dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED,
-             copied: dict[str, dict[str, str]] | None = None) -> Forecast:
-    """Walk the Dockerfile the way the classic builder's cache does.
+             copied: dict[str, dict[str, str]] | None = None,
+             bases: dict[str, History | None] | None = None,
+             environments: dict[str, dict[str, str]] | None = None) -> Forecast:
+    """Walk the Dockerfile the way the classic builder's cache does, stage by stage.
+
+    Each FROM starts a chain: the base image's history, or an earlier stage's chain as this walk
+    predicted it (rebuilt from the step where it was). A ``COPY --from`` an earlier stage is keyed by the
+    files of that stage's image: when the stage was reused whole they are the files an earlier build copied,
+    so its key is the one the earlier build wrote for that destination; after a rebuilt stage the lab cannot
+    know them.
 
     Args:
         dockerfile: the Dockerfile's text.
         context: the build context folder (for COPY checksums).
-        base: the history of the image the FROM line names.
+        base: the history of the image the first FROM names.
         sources: the histories of the images the build may reuse steps of, by name or id: with
             ``isolated``, this workspace's builds (``--cache-from``); else every image the classic builder
             made on the base on this engine. None for one that is gone (another lab's cleanup).
@@ -122,26 +135,58 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         api: the engine's API version (`created_by`).
         copied: what the lab remembers of the files each COPY key copied; this forecast's COPY keys are added,
             so a later miss names the files that changed.
+        bases: the histories of the images later stages start FROM (None for one not on the engine).
+        environments: the ENV each base image sets (its config's), which ENV, LABEL, COPY ... may expand.
     """
-    args = args or {}
+    args, bases, environments = args or {}, bases or {}, environments or {}
     received = Received.of(context, dockerfile_name)
-    lines = docker_file.instructions(dockerfile)
-    chain = entries(base)
+    stages = docker_file.stages(dockerfile, args)
     candidates = {s: entries(h) for s, h in sources.items()}
-    steps = [(True, "FROM uses the base image as it is")]
-    declared, env, broken = {}, {}, None
-    for n, line in enumerate(lines[1:], start=2):
-        key = created_by(line, received, args, declared, api, env)
+    steps: list[tuple[bool | None, str]] = []
+    finished: dict[str, tuple[list[Entry] | None, int | None, dict[str, str | None]]] = {}
+    chain: list[Entry] | None = None
+    declared: dict[str, str | None] = {}
+    env: dict[str, str | None] = {}
+    broken: int | None = None
+    stage, on_base = -1, True
+    for n, line in enumerate(docker_file.instructions(dockerfile), start=1):
+        keyword = docker_file.keyword(line)
+        if keyword == "FROM":
+            if stage >= 0:
+                finished[stages[stage].name] = finished[str(stage)] = (chain, broken, env)
+            stage += 1
+            declared, origin = {}, stages[stage].base.lower()
+            if origin in finished:
+                chain, broken, env = finished[origin][0], finished[origin][1], dict(finished[origin][2])
+                steps.append((True, f"FROM the stage {origin}: its chain of steps goes on"))
+            else:
+                history = base if stage == 0 else bases.get(stages[stage].base)
+                chain, broken = entries(history) if stage == 0 or history is not None else None, None
+                env = dict(environments.get(stages[stage].base) or {})
+                steps.append((True, "FROM uses the base image as it is"))
+            on_base = origin not in finished
+            continue
+        if stage < 0:  # an ARG before the first FROM: a value for FROM lines, no step of its own to reuse
+            steps.append((False, "an ARG before the first FROM only gives FROM lines a value: nothing to reuse"))
+            continue
+        flags = copy_arguments(docker_file.rest(line))[0] if keyword in ("COPY", "ADD") else {}
+        if "from" in flags:
+            key, why_not = _copied_from(line, flags["from"].lower(), finished, chain, candidates, declared, env,
+                                        args)
+        else:
+            key, why_not = created_by(line, received, args, declared, api, env), _CANNOT
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
             steps.append((False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
+        elif chain is None:
+            steps.append((None, f"the lab cannot predict this stage: its base {stages[stage].base} is not on "
+                                "the engine yet"))
         elif key is None:
-            steps.append((None, "the lab cannot predict this instruction (a URL, COPY --from, a variable in its "
-                                "sources, or a source the context does not hold)"))
+            steps.append((None, why_not))
             broken = n
         else:
-            if copied is not None and docker_file.keyword(line) in ("COPY", "ADD"):
+            if copied is not None and keyword in ("COPY", "ADD") and "from" not in flags:
                 copied.setdefault(key, received.contents(copy_arguments(docker_file.rest(line))[1]) or {})
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
             matches = [s for s, entry in after.items() if entry[0] == key]
@@ -152,9 +197,32 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                 steps.append((True, f"cache hit: {who} made this step on "
                                     f"the same parent{' from the same file' if 'file:' in key else ''}"))
             else:
-                steps.append((False, _miss(key, [e[0] for e in after.values()], n == 2, copied)))
+                steps.append((False, _miss(key, [e[0] for e in after.values()], on_base, copied)))
                 broken = n
+        on_base = False
     return Forecast(steps)
+
+
+def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | None,
+                 candidates: dict[str, list[Entry]], declared: dict, env: dict, args: dict) -> tuple[str | None, str]:
+    """The key of a ``COPY --from`` an earlier stage, when that stage was reused whole: the one an earlier
+    build wrote for the same destination on the same parent; else None and why."""
+    if origin not in finished:
+        return None, f"the lab cannot predict a COPY --from {origin}: the files of an image it did not build"
+    if finished[origin][1] is not None or finished[origin][0] is None:
+        return None, f"the lab cannot predict this COPY: stage {origin} was rebuilt, and its files may differ"
+    words = {**{k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}, **env}
+    destination = docker_file.process_word(copy_arguments(docker_file.rest(line))[2], words)
+    written = re.compile(rf"^{re.escape(NOP)}(COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
+                         rf"{re.escape(destination)} $")
+    at = len(chain or [])
+    keys = {e[at][0] for e in candidates.values()
+            if chain is not None and len(e) > at and e[:at] == chain and written.match(e[at][0])}
+    if len(keys) == 1:
+        return keys.pop(), ""
+    return None, (f"the lab cannot predict this COPY: no earlier build copied from stage {origin} to {destination} "
+                  "on this parent" if not keys else "the lab cannot predict this COPY: earlier builds copied "
+                  "different files there")
 
 
 def _engine_name(image: str) -> str:

@@ -71,7 +71,7 @@ class Lab:
         """The labels of the containers it starts (its images carry none: their builds run as written)."""
         self.builder = _check_builder(builder)
         self.built: list[str] = []
-        """Ids of the images this lab's classic builds made, oldest first: its own build cache."""
+        """Ids of the images this lab's classic builds made (each stage's last), oldest first: its own build cache."""
         self.made: set[str] = set()
         """Short ids of every step image this lab's classic builds made (an unused stage's too), and the ids of its
         BuildKit builds' images: an image whose tag a later build took carries no name of the lab's any more."""
@@ -240,10 +240,13 @@ class Lab:
         sources = [base] + self.built[::-1][:CACHE_SOURCES] if isolated else None  # newest first, as Docker's
         before = None
         if explain:
+            later = {s.base for s in docker_file.stages(text, args)[1:] if s.base.lower() not in s.earlier}
             histories = ({source: self._history_if_there(source) for source in sources} if isolated
-                         else self._built_on(base))
+                         else {k: v for image in [base, *later] for k, v in self._built_on(image).items()})
+            bases = {image: self._history_if_there(image) for image in later}
             before = cache.forecast(text, folder, histories.get(base) or self._history_if_there(base),
-                                    histories, args, nocache, isolated, dockerfile, self.api, self.copied)
+                                    histories, args, nocache, isolated, dockerfile, self.api, self.copied, bases,
+                                    {image: self._environment(image) for image in [base, *later]})
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
@@ -255,7 +258,9 @@ class Lab:
             if classify(e.message) != "vanished":
                 raise
             report = run()
-        self.built.append(report.image_id)
+        stage_ends = [row.image_id for row, after in zip(report.rows, report.rows[1:])
+                      if row.image_id and after.instruction.upper().startswith("FROM ")]
+        self.built += [*stage_ends, report.image_id]  # an earlier stage is no ancestor of the image: named too
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
         self.image_ids.pop(image, None)  # a later BuildKit build FROM it reads its new id
         self.workspace.note(self.notebook, "build", short_name(image))
@@ -284,6 +289,14 @@ class Lab:
             leaves += [i for i in below if i not in children]
         names = {i["Id"]: next((t for t in i.get("RepoTags") or [] if t != "<none>:<none>"), i["Id"]) for i in images}
         return {names[leaf]: self._history_if_there(leaf) for leaf in leaves}
+
+    def _environment(self, image: str) -> dict[str, str]:
+        """The ENV an image's config sets (``PATH``, ``PYTHON_VERSION`` ...); empty for one not on the engine."""
+        try:
+            found = self.engine.inspect_image(image)
+        except ImageMissing:
+            return {}
+        return dict(e.partition("=")[::2] for e in (found.get("Config") or {}).get("Env") or [])
 
     def _build_with_buildkit(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
                              explain: bool, args: dict[str, str] | None) -> BuildReport:

@@ -122,10 +122,14 @@ def parse_history(image: str, history: list[dict], inspect: dict, content: dict[
 
     Returns:
         A `History`; ``diff_id`` is set on each row that made a layer when the count of such rows
-        equals the count of layers, and left None otherwise rather than guessed.
+        equals the count of layers (once empty ones are left out, when that makes them equal: the
+        containerd store keeps no empty layer), and left None otherwise rather than guessed.
     """
     layers = list(inspect.get("RootFS", {}).get("Layers") or [])
     made = [makes_layer(h.get("CreatedBy", ""), h.get("Size", 0)) for h in history]
+    empty = [i for i, h in enumerate(history) if made[i] and not h.get("Size")]
+    if sum(made) - len(empty) == len(layers) < sum(made):  # the containerd store keeps no empty layer of a RUN
+        made = [m and i not in empty for i, m in enumerate(made)]
     digests = iter(reversed(layers)) if sum(made) == len(layers) else iter(())
     rows = []
     for h, has_layer in zip(history, made):

@@ -138,7 +138,7 @@ ARG VERSION=1.0
 ARG UNSET
 ENV APP_VERSION=$VERSION HOME_DIR="/srv/my app" LATER=$APP_VERSION
 ENV LEGACY value with  words
-LABEL version="$APP_VERSION" maintainer='lab $NOT' empty=$UNSET
+LABEL version="$APP_VERSION" maintainer='lab $NOT' empty=$UNSET from_base=$PIP_NO_CACHE_DIR
 WORKDIR /srv/$APP_VERSION/../srv
 USER 1000:${{GROUP:-1000}}
 EXPOSE 5000 ${{PORT:-8080}}
@@ -157,5 +157,40 @@ def test_the_classic_history_text_is_predicted_literally_and_expanded(lab, proje
     lab.build("ctx-words", context=project, dockerfile="Dockerfile.words", args={"VERSION": "2.0"})
     lines = instructions(text)[1:]
     written = [h["CreatedBy"] for h in lab.engine.history(lab.image("ctx-words"))[:len(lines)]][::-1]
-    received, declared, env = Received.of(project, "Dockerfile.words"), {}, {}
+    received, declared = Received.of(project, "Dockerfile.words"), {}
+    env = lab._environment(lab.base_image)  # the base image's ENV: PIP_NO_CACHE_DIR=1 here
     assert [created_by(line, received, {"VERSION": "2.0"}, declared, lab.api, env) for line in lines] == written
+
+
+
+def test_the_explanation_of_expanded_lines_agrees_with_the_engine(lab, project):
+    text = WORDS.format(base=lab.base_image)
+    (project / "Dockerfile.words").write_text(text)
+    lab.build("ctx-words-why", context=project, dockerfile="Dockerfile.words", args={"VERSION": "3.0"})
+    again = lab.build("ctx-words-why", context=project, dockerfile="Dockerfile.words", args={"VERSION": "3.0"},
+                      explain=True)
+    assert all(again.cached[1:]) and all(r.agrees for r in again.why.rows[1:]), again.why.frame.to_string()
+
+STAGES = """\
+FROM {base} AS deps
+RUN echo deps of {name} > /deps
+FROM deps AS test
+RUN echo tested > /tested
+FROM {base}
+COPY --from=deps /deps /deps
+COPY app/main.py /main.py
+"""
+
+
+def test_the_classic_explanation_follows_stages_and_copies_from_them(lab, project):
+    (project / "Dockerfile.stages").write_text(STAGES.format(base=lab.base_image, name=lab.workspace.name))
+    lab.build("ctx-stages", context=project, dockerfile="Dockerfile.stages")
+    again = lab.build("ctx-stages", context=project, dockerfile="Dockerfile.stages", explain=True)
+    (project / "app/main.py").write_text(f"print('staged by {lab.workspace.name}')\n")
+    changed = lab.build("ctx-stages", context=project, dockerfile="Dockerfile.stages", explain=True)
+    assert again.cached == [True, True, True, True, True, True, True]
+    assert changed.cached == [True, True, True, True, True, True, False]
+    for report in (again, changed):
+        assert [r.agrees for r in report.why.rows] == [True] * 7, report.why.frame.to_string()
+    assert changed.why.rows[6].why == "a COPY source changed: app/main.py changed: the file copied to /main.py " \
+        f"was {changed.why.rows[6].why.split(' was ')[1]}"

@@ -8,7 +8,7 @@ import pytest
 from helpers.cache import _miss, created_by, forecast
 from helpers.context import Received, tarsum
 from helpers.dockerfile import instructions
-from helpers.layers import History, parse_history
+from helpers.layers import NOP, History, HistoryRow, parse_history
 from helpers.workspace import Workspace, lab_dockerfile
 from tests.conftest import load
 
@@ -170,3 +170,40 @@ def test_metadata_lines_are_written_expanded_and_run_keeps_its_spaces(tmp_path):
     assert key("RUN echo  $V") == "|1 V=2 /bin/sh -c echo  $V"  # two spaces: the builder compares text literally
     key("ENV V=shadowed")
     assert key("RUN echo $V") == "/bin/sh -c echo $V"  # a build arg ENV overrides is not in RUN's key
+
+
+def rows(*texts):
+    """A history, newest first, of steps whose history texts are ``texts`` (oldest first)."""
+    return [HistoryRow("<missing>", i, t, t, 0, "", [], None) for i, t in reversed(list(enumerate(texts)))]
+
+
+def test_each_stage_walks_its_own_chain_and_a_copy_from_a_reused_stage_keeps_its_key(tmp_path):
+    (tmp_path / "main.py").write_text("print(1)\n")
+    text = ("ARG BASE=base\nFROM $BASE AS deps\nRUN make deps\nFROM deps AS test\nRUN make test\n"
+            "FROM other\nCOPY --from=deps /deps /deps\nCOPY main.py /main.py\n")
+    run_deps, run_test = "/bin/sh -c make deps", "/bin/sh -c make test"
+    copy_from = NOP + "COPY dir:abc in /deps "
+    copy_main = created_by("COPY main.py /main.py", Received.of(tmp_path), {}, {})
+    base, other = History("base", rows("base")), History("other", rows("other"))
+    built = {"deps": History("d", rows("base", run_deps)), "test": History("t", rows("base", run_deps, run_test)),
+             "app": History("a", rows("other", copy_from, copy_main))}
+    steps = forecast(text, tmp_path, base, built, bases={"other": other}).steps
+    assert [hit for hit, _ in steps] == [False, True, True, True, True, True, True, True]
+    assert steps[3][1] == "FROM the stage deps: its chain of steps goes on"
+    (tmp_path / "main.py").write_text("print(2)\n")
+    assert [hit for hit, _ in forecast(text, tmp_path, base, built, bases={"other": other}).steps][-2:] == [True, False]
+    changed = text.replace("make deps", "make deps again")
+    steps = forecast(changed, tmp_path, base, built, bases={"other": other}).steps
+    assert [hit for hit, _ in steps] == [False, True, False, True, False, True, None, False]
+    assert "stage deps was rebuilt" in steps[6][1]
+    assert forecast(text, tmp_path, base, built).steps[6][0] is None  # "other" not on the engine: unknown
+
+
+def test_a_run_that_made_no_layer_on_the_containerd_store_gets_no_digest():
+    history = [{"Id": "sha256:top", "Created": 3, "CreatedBy": "|1 V=3 /bin/sh -c true", "Size": 0},
+               {"Id": "<missing>", "Created": 2, "CreatedBy": "/bin/sh -c pip install flask", "Size": 8192},
+               {"Id": "<missing>", "Created": 1, "CreatedBy": "", "Size": 213622784}]
+    found = parse_history("x", history, {"Id": "sha256:top", "RootFS": {"Layers": ["sha256:base", "sha256:pip"]}})
+    assert [r.diff_id for r in found.rows] == [None, "sha256:pip", "sha256:base"]
+    kept = parse_history("x", history, {"Id": "sha256:top", "RootFS": {"Layers": ["sha256:b", "sha256:p", "sha256:e"]}})
+    assert [r.diff_id for r in kept.rows] == ["sha256:e", "sha256:p", "sha256:b"]  # overlay2 keeps the empty one
