@@ -37,8 +37,9 @@ moby#45473); before it, ``--chown=1000:1000file:...``."""
 WORKDIR_AS_WRITTEN, WORKDIR_CLEANED = (1, 41), (1, 51)
 """Engine APIs measured here: Docker 20.10 writes an absolute WORKDIR as written (``/a/../b``), Docker 28.5
 cleans it (``/b``); between them the lab does not know, and predicts only paths that are already clean."""
-_EXPANDED = ("ENV", "LABEL", "USER", "WORKDIR", "EXPOSE", "STOPSIGNAL", "VOLUME")
-"""Instructions whose words the classic builder expands (ARG values and ENV) before writing them in the history."""
+_EXPANDED = ("USER", "STOPSIGNAL", "VOLUME")
+"""Instructions whose words the classic builder expands (ARG values and ENV) before writing them in the history,
+each word alone (ENV, LABEL, WORKDIR, EXPOSE and COPY/ADD, which it expands too, have rules of their own)."""
 
 
 def created_by(instruction: str, context: Received, args: dict[str, str], declared: dict[str, str | None],
@@ -53,7 +54,7 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
     """
     keyword, rest = docker_file.keyword(instruction), docker_file.rest(instruction)
     env = {} if env is None else env
-    values = {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
+    values = _arg_values(args, declared)
     words = {**values, **env}
     if keyword == "RUN":
         command = rest if not rest.startswith("[") else " ".join(json.loads(rest))
@@ -61,14 +62,11 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
         prefix = f"|{len(used)} {' '.join(used)} " if used else ""
         return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
-        flags, sources, destination = copy_arguments(rest)
+        flags, sources, destination = _copy_arguments(rest, words)
         if set(flags) - {"chown"} or any("://" in s for s in sources):
             return None
-        sources = [docker_file.process_word(s, words) for s in sources]
-        destination = docker_file.process_word(destination, words)
         name = context.copy_source(sources) if sources else None
-        chown = docker_file.process_word(flags.get("chown", ""), words)
-        chown = f"--chown={chown}{' ' if api >= CHOWN_SPACED else ''}" if chown else ""
+        chown = f"--chown={flags['chown']}{' ' if api >= CHOWN_SPACED else ''}" if flags.get("chown") else ""
         return None if name is None else f"{NOP}{keyword} {chown}{name} in {destination} "
     if keyword == "ARG":
         docker_file.declare(rest, declared)
@@ -88,6 +86,19 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
     elif keyword in _EXPANDED:
         rest = " ".join(docker_file.process_word(w, words) for w in rest.split())
     return f"{NOP} {keyword} {_json_args(rest)}"
+
+
+def _arg_values(args: dict[str, str], declared: dict[str, str | None]) -> dict[str, str]:
+    """The declared ARGs that have a value: the build-arg given, else the default."""
+    return {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
+
+
+def _copy_arguments(rest: str, words: dict[str, str | None]) -> tuple[dict[str, str], list[str], str]:
+    """A COPY/ADD's flags, sources and destination (`helpers.context.copy_arguments`), with ``words`` (ARG and
+    ENV values) expanded in them as the classic builder does."""
+    flags, sources, destination = copy_arguments(rest)
+    return ({k: docker_file.process_word(v, words) for k, v in flags.items()},
+            [docker_file.process_word(s, words) for s in sources], docker_file.process_word(destination, words))
 
 
 Entry = tuple[str, int]
@@ -187,7 +198,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             broken = n
         else:
             if copied is not None and keyword in ("COPY", "ADD") and "from" not in flags:
-                copied.setdefault(key, received.contents(copy_arguments(docker_file.rest(line))[1]) or {})
+                sources = _copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
+                copied.setdefault(key, received.contents(sources) or {})
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
             matches = [s for s, entry in after.items() if entry[0] == key]
             match = max(matches, key=lambda s: after[s][1], default=None)  # the newest, as the builder picks
@@ -211,8 +223,7 @@ def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | No
         return None, f"the lab cannot predict a COPY --from {origin}: the files of an image it did not build"
     if finished[origin][1] is not None or finished[origin][0] is None:
         return None, f"the lab cannot predict this COPY: stage {origin} was rebuilt, and its files may differ"
-    words = {**{k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}, **env}
-    destination = docker_file.process_word(copy_arguments(docker_file.rest(line))[2], words)
+    destination = _copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[2]
     written = re.compile(rf"^{re.escape(NOP)}(COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain or [])

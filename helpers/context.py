@@ -141,10 +141,15 @@ class Ignore:
         return any(p.exclusion and (p.text + "/").startswith(folder + "/") for p in self.patterns)
 
 
+def written(folder: Path) -> list[str]:
+    """The patterns of the folder's ``.dockerignore`` (none without one)."""
+    ignore_file = folder / IGNORE_FILE
+    return read_ignore(ignore_file.read_text(errors="replace")) if ignore_file.is_file() else []
+
+
 def rules(folder: Path, dockerfile: str = "Dockerfile") -> Ignore:
     """The folder's ``.dockerignore``, with the Dockerfile and the ``.dockerignore`` itself always sent."""
-    ignore_file = folder / IGNORE_FILE
-    lines = read_ignore(ignore_file.read_text(errors="replace")) if ignore_file.is_file() else []
+    lines = written(folder)
     for keep in (IGNORE_FILE, dockerfile):
         if Ignore(lines).excluded(keep)[0]:
             lines.append("!" + keep)
@@ -251,10 +256,8 @@ class Received:
 
     @classmethod
     def of(cls, folder: Path, dockerfile: str = "Dockerfile") -> Received:
-        sent = files(folder, dockerfile)
-        ignore_file = folder / IGNORE_FILE
-        written = Ignore(read_ignore(ignore_file.read_text(errors="replace")) if ignore_file.is_file() else [])
-        dropped = {p for p in (IGNORE_FILE, dockerfile) if written.excluded(p)[0]}
+        sent, ignore = files(folder, dockerfile), Ignore(written(folder))
+        dropped = {p for p in (IGNORE_FILE, dockerfile) if ignore.excluded(p)[0]}
         kept = [p for p in sent if p not in dropped]
         implied = {posixpath.join(*p.split("/")[:n]) for p in kept for n in range(1, p.count("/") + 1)}
         return cls(folder, sorted(set(kept) | implied, key=lambda p: p.split("/")), set(sent))  # as walked

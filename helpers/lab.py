@@ -317,7 +317,8 @@ class Lab:
             history = parse_history(image, self.engine.history(image), found)
         else:
             history = self._history(image)
-            self.diff_ids[report.config] = history.layers
+            if report.config:  # a CLI that names no config leaves nothing to key them by
+                self.diff_ids[report.config] = history.layers
         report.image_id = report.image_id or history.image_id
         self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
         self.image_ids[image] = report.image_id

@@ -1,6 +1,7 @@
 """The cache lookup's pieces: Dockerfile parsing, the history text each instruction makes, checksums."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -207,3 +208,14 @@ def test_a_run_that_made_no_layer_on_the_containerd_store_gets_no_digest():
     assert [r.diff_id for r in found.rows] == [None, "sha256:pip", "sha256:base"]
     kept = parse_history("x", history, {"Id": "sha256:top", "RootFS": {"Layers": ["sha256:b", "sha256:p", "sha256:e"]}})
     assert [r.diff_id for r in kept.rows] == ["sha256:e", "sha256:p", "sha256:b"]  # overlay2 keeps the empty one
+
+
+def test_the_files_a_copy_named_by_a_variable_copies_are_remembered(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.py").write_text("A = 1\n")
+    copied: dict = {}
+    earlier = History("app", rows("base", NOP + " ARG D=src"))  # the ARG reused: the COPY is looked up
+    forecast("FROM base\nARG D=src\nCOPY $D /src\n", tmp_path, History("base", rows("base")), {"app": earlier},
+             copied=copied)
+    digest = hashlib.sha256(b"A = 1\n").hexdigest()[:12]
+    assert list(copied.values()) == [{"src/a.py": f"sha256 {digest}, mode 644"}]
