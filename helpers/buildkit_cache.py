@@ -19,7 +19,7 @@ from . import dockerfile as docker_file
 from . import why
 from .build import BuildReport
 from .buildkit import STEP_INSTRUCTIONS
-from .context import Received, changed_files, copy_arguments
+from .context import Received, changed_files
 from .why import Explanation, Forecast
 
 _RUNS_WITH = ("ENV", "ARG", "WORKDIR", "USER", "SHELL")
@@ -49,7 +49,7 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
     files ``12 files, sha256 <hex12>``) and each file's digest, by BuildKit's rules for the context (the same
     `.dockerignore`); None for what the lab cannot key: a URL, ``--from`` a stage, a source naming a variable
     or nothing in the context."""
-    flags, sources, _ = copy_arguments(rest)
+    flags, sources, _ = docker_file.copy_arguments(rest)
     if "from" in flags or "$" in rest or not sources or any("://" in s for s in sources):
         return None
     files = context.contents(sources)

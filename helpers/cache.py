@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from . import dockerfile as docker_file
-from .context import Received, changed_files, copy_arguments
+from .context import Received, changed_files
 from .layers import NOP, History, instruction_of
 from .why import Forecast
 
@@ -62,7 +62,7 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
         prefix = f"|{len(used)} {' '.join(used)} " if used else ""
         return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
-        flags, sources, destination = _copy_arguments(rest, words)
+        flags, sources, destination = _expanded_copy_arguments(rest, words)
         if set(flags) - {"chown"} or any("://" in s for s in sources):
             return None
         name = context.copy_source(sources) if sources else None
@@ -93,10 +93,10 @@ def _arg_values(args: dict[str, str], declared: dict[str, str | None]) -> dict[s
     return {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
 
 
-def _copy_arguments(rest: str, words: dict[str, str | None]) -> tuple[dict[str, str], list[str], str]:
-    """A COPY/ADD's flags, sources and destination (`helpers.context.copy_arguments`), with ``words`` (ARG and
+def _expanded_copy_arguments(rest: str, words: dict[str, str | None]) -> tuple[dict[str, str], list[str], str]:
+    """A COPY/ADD's flags, sources and destination (`helpers.dockerfile.copy_arguments`), with ``words`` (ARG and
     ENV values) expanded in them as the classic builder does."""
-    flags, sources, destination = copy_arguments(rest)
+    flags, sources, destination = docker_file.copy_arguments(rest)
     return ({k: docker_file.process_word(v, words) for k, v in flags.items()},
             [docker_file.process_word(s, words) for s in sources], docker_file.process_word(destination, words))
 
@@ -180,7 +180,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         if stage < 0:  # an ARG before the first FROM: a value for FROM lines, no step of its own to reuse
             steps.append((False, "an ARG before the first FROM only gives FROM lines a value: nothing to reuse"))
             continue
-        flags = copy_arguments(docker_file.rest(line))[0] if keyword in ("COPY", "ADD") else {}
+        flags = docker_file.copy_arguments(docker_file.rest(line))[0] if keyword in ("COPY", "ADD") else {}
         if "from" in flags:
             key, why_not = _copied_from(line, flags["from"].lower(), finished, chain, candidates, declared, env,
                                         args)
@@ -198,7 +198,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             broken = n
         else:
             if copied is not None and keyword in ("COPY", "ADD") and "from" not in flags:
-                sources = _copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
+                sources = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
                 copied.setdefault(key, received.contents(sources) or {})
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
             matches = [s for s, entry in after.items() if entry[0] == key]
@@ -223,7 +223,7 @@ def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | No
         return None, f"the lab cannot predict a COPY --from {origin}: the files of an image it did not build"
     if finished[origin][1] is not None or finished[origin][0] is None:
         return None, f"the lab cannot predict this COPY: stage {origin} was rebuilt, and its files may differ"
-    destination = _copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[2]
+    destination = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[2]
     written = re.compile(rf"^{re.escape(NOP)}(COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain or [])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import posixpath
 import re
@@ -331,22 +330,6 @@ def changed_files(before: dict[str, str], after: dict[str, str], most: int = 3) 
     parts += [f"{p} removed" for p in sorted(before.keys() - after.keys())]
     more = f" and {len(parts) - most} more" if len(parts) > most else ""
     return ", ".join(parts[:most]) + more if parts else "no file changed"
-
-
-def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:
-    """A COPY/ADD's flags (``--chown=...``), sources and destination, in shell or JSON form."""
-    words = rest.split()
-    flags = {}
-    while words and words[0].startswith("--"):
-        name, _, value = words.pop(0)[2:].partition("=")
-        flags[name] = value
-    text = " ".join(words)
-    if text.startswith("["):
-        try:
-            words = json.loads(text)
-        except ValueError:
-            pass
-    return flags, words[:-1], words[-1] if words else ""
 
 
 BIG = 1 << 30

@@ -7,9 +7,10 @@ shell lexer (``shell/lex.go``).
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 _VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+?])(?P<word>[^}]*))?\}"
                        r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
@@ -99,12 +100,14 @@ def parse(dockerfile: str) -> list[Instruction]:
     return [Instruction(keyword(text), rest(text), text) for text in instructions(dockerfile)]
 
 
-def single_file(arguments: str, context: Path) -> str | None:
-    """The source of a COPY/ADD of one plain file of the context (``COPY app.py /app.py``), else None."""
-    parts = arguments.split()
-    if len(parts) != 2 or parts[0].startswith("--") or not (context / parts[0]).is_file():
-        return None
-    return parts[0]
+def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:
+    """A COPY/ADD's flags (``--chown=...``), sources and destination, in shell or JSON form."""
+    flags = _leading_flags(rest)
+    words = rest.split()[len(flags):]
+    if " ".join(words).startswith("["):
+        with contextlib.suppress(ValueError):
+            words = json.loads(" ".join(words))
+    return dict(map(_flag, flags)), words[:-1], words[-1] if words else ""
 
 
 def expand(word: str, env: dict[str, str | None]) -> str:

@@ -240,7 +240,7 @@ class Lab:
         sources = [base] + self.built[::-1][:CACHE_SOURCES] if isolated else None  # newest first, as Docker's
         before = None
         if explain:
-            later = {s.base for s in docker_file.stages(text, args)[1:] if s.base.lower() not in s.earlier}
+            later = {s.base for s in docker_file.stages(text, args)[1:] if not s.from_stage}
             histories = ({source: self._history_if_there(source) for source in sources} if isolated
                          else {k: v for image in [base, *later] for k, v in self._built_on(image).items()})
             bases = {image: self._history_if_there(image) for image in later}

@@ -57,10 +57,8 @@ def test_declare_keeps_defaults_build_args_and_several_names_on_one_line():
     assert declared == {"A": "1", "B": None, "C": "12"}
 
 
-def test_keyword_rest_and_single_file_sources(tmp_path):
-    (tmp_path / "app.py").write_text("x")
-    (tmp_path / "src").mkdir()
+def test_keyword_rest_and_copy_arguments():
     assert docker_file.keyword("  copy app.py /app.py") == "COPY" and docker_file.rest("RUN\tls  -l") == "ls  -l"
-    assert docker_file.single_file("app.py /app.py", tmp_path) == "app.py"
-    assert docker_file.single_file("src /src", tmp_path) is None
-    assert docker_file.single_file("--chown=1 app.py /app.py", tmp_path) is None
+    assert docker_file.copy_arguments("app.py /app.py") == ({}, ["app.py"], "/app.py")
+    assert docker_file.copy_arguments("--chown=1 --link a b /d/") == ({"chown": "1", "link": ""}, ["a", "b"], "/d/")
+    assert docker_file.copy_arguments('["my file", "/dst"]') == ({}, ["my file"], "/dst")
