@@ -83,8 +83,9 @@ class Lab:
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
         self.image_ids: dict[str, str] = {}
         """The ids of the images BuildKit builds start FROM, read once a session, and of those the lab built with it."""
-        self.diff_ids: dict[str, list[str]] = {}
-        """The layers of each image the lab's BuildKit builds made, by its config's digest (the config lists them)."""
+        self.histories: dict[str, History] = {}
+        """The history of each image the lab's BuildKit builds made, by its config's digest (the config holds
+        its history and its layers' digests, so a build to a config read before needs no engine call)."""
         self.layer_bytes: dict[str, int] = {}
         """Bytes of each layer's files, by diff_id, as read from exports (on the containerd store)."""
 
@@ -312,13 +313,12 @@ class Lab:
                                 image)
         report = buildkit.parse_progress(image, events, text)
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
-        if report.image_id and report.config in self.diff_ids:  # a config read before: the same layers
-            found = {"Id": report.image_id, "RootFS": {"Layers": self.diff_ids[report.config]}}
-            history = parse_history(image, self.engine.history(image), found)
+        if report.image_id and report.config in self.histories:  # a config read before: the same steps and layers
+            history = self.histories[report.config]
         else:
             history = self._history(image)
-            if report.config:  # a CLI that names no config leaves nothing to key them by
-                self.diff_ids[report.config] = history.layers
+            if report.config:  # a CLI that names no config leaves nothing to key it by
+                self.histories[report.config] = history
         report.image_id = report.image_id or history.image_id
         self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
         self.image_ids[image] = report.image_id

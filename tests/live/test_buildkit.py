@@ -2,6 +2,8 @@
 against the classic builder's reports."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from helpers.buildkit import join_history, parse_progress
@@ -113,3 +115,5 @@ def test_a_rebuild_to_the_same_config_reports_the_image_the_engine_holds(lab):
     assert again.image_id == found["Id"]  # on the containerd store a new index, on overlay2 the same id
     assert [s.diff_id for s in again.rows if s.diff_id] == found["RootFS"]["Layers"]
     assert [s.size for s in again.rows] == [s.size for s in first.rows]
+    read_now = join_history(copy.deepcopy(again), lab._history(lab.image("bk-again")))
+    assert [(s.size, s.diff_id) for s in again.rows] == [(s.size, s.diff_id) for s in read_now.rows]
