@@ -29,17 +29,18 @@ def instruction_of(created_by: str) -> str:
 def makes_layer(created_by: str, size: int) -> bool:
     """Whether a history entry added a file-system layer.
 
-    The classic builder marks metadata steps ``#(nop)`` (of those, only COPY and ADD make a layer);
-    BuildKit writes the bare instruction (``CMD ["python" "app.py"]``), so an empty entry of a
-    metadata instruction (CMD, ENV, LABEL, ...) makes none. RUN, COPY, ADD, WORKDIR and imports count
-    as a layer even when empty, which BuildKit does; the classic builder drops a RUN that changed
-    nothing, and `parse_history` then leaves the digests unset.
+    The classic builder marks metadata steps ``#(nop)`` (of those, COPY, ADD and WORKDIR make a layer:
+    a WORKDIR that creates its folder makes one of size 0); BuildKit writes the bare instruction
+    (``CMD ["python" "app.py"]``), so an empty entry of a metadata instruction (CMD, ENV, LABEL, ...)
+    makes none. RUN, COPY, ADD, WORKDIR and imports count as a layer even when empty, which BuildKit
+    does; the classic builder drops a layer that changed nothing (a RUN, or a WORKDIR whose folder was
+    there), and `parse_history` then works out which of the empty entries have one.
     """
     if size > 0:
         return True
     text = created_by.strip()
     if text.startswith(NOP):
-        return instruction_of(text).startswith(("COPY", "ADD"))
+        return instruction_of(text).startswith(("COPY", "ADD", "WORKDIR"))
     return text.split(" ", 1)[0] not in _METADATA
 
 
@@ -122,14 +123,19 @@ def parse_history(image: str, history: list[dict], inspect: dict, content: dict[
 
     Returns:
         A `History`; ``diff_id`` is set on each row that made a layer when the count of such rows
-        equals the count of layers (once empty ones are left out, when that makes them equal: the
-        containerd store keeps no empty layer), and left None otherwise rather than guessed.
+        equals the count of layers, and left None otherwise rather than guessed. An entry of size 0
+        may have no layer (an empty one is dropped: a RUN that changed nothing, a WORKDIR whose folder
+        was there, any empty layer on the containerd store); these are counted in, then all left out,
+        then only the WORKDIRs kept, then only the others, and the first count that fits is taken.
     """
     layers = list(inspect.get("RootFS", {}).get("Layers") or [])
     made = [makes_layer(h.get("CreatedBy", ""), h.get("Size", 0)) for h in history]
-    empty = [i for i, h in enumerate(history) if made[i] and not h.get("Size")]
-    if sum(made) - len(empty) == len(layers) < sum(made):  # the containerd store keeps no empty layer of a RUN
-        made = [m and i not in empty for i, m in enumerate(made)]
+    empty = {i for i, h in enumerate(history) if made[i] and not h.get("Size")}
+    workdirs = {i for i in empty if instruction_of(history[i].get("CreatedBy", "")).startswith("WORKDIR")}
+    for dropped in (set(), empty, empty - workdirs, workdirs):
+        if sum(made) - len(dropped) == len(layers):
+            made = [m and i not in dropped for i, m in enumerate(made)]
+            break
     digests = iter(reversed(layers)) if sum(made) == len(layers) else iter(())
     rows = []
     for h, has_layer in zip(history, made):

@@ -51,3 +51,16 @@ def test_docker_diff_kinds():
     assert changes.kind_of("/tmp/new") == "added"
     assert changes.kind_of("/usr/bin/apt") == "deleted"
     assert [c.path for c in changes.rows] == sorted(c.path for c in changes.rows)
+
+
+def test_a_classic_workdir_that_made_its_folder_holds_a_layer_of_size_0():
+    history = [{"Id": "sha256:c", "CreatedBy": '/bin/sh -c #(nop)  CMD ["x"]', "Size": 0},
+               {"Id": "sha256:w", "CreatedBy": "/bin/sh -c #(nop) COPY dir:ab in /deps ", "Size": 500},
+               {"Id": "sha256:e", "CreatedBy": "/bin/sh -c #(nop)  ENV A=1", "Size": 0},
+               {"Id": "sha256:d", "CreatedBy": "/bin/sh -c #(nop) WORKDIR /app", "Size": 0},
+               {"Id": "sha256:r", "CreatedBy": "/bin/sh -c true", "Size": 0},
+               {"Id": "sha256:b", "CreatedBy": "", "Size": 1000}]
+    found = parse_history("x", history, {"RootFS": {"Layers": ["sha256:L0", "sha256:L1", "sha256:L2"]}})
+    assert [r.diff_id for r in found.rows] == [None, "sha256:L2", None, "sha256:L1", None, "sha256:L0"]
+    empty_workdir = parse_history("x", history, {"RootFS": {"Layers": ["sha256:L0", "sha256:L1"]}})
+    assert [r.diff_id for r in empty_workdir.rows] == [None, "sha256:L1", None, None, None, "sha256:L0"]
