@@ -159,13 +159,14 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     declared: dict[str, str | None] = {}
     env: dict[str, str | None] = {}
     broken: int | None = None
+    unknown: int | None = None  # a step of this stage the lab could not predict: the chain after it is unknown
     stage, on_base = -1, True
     for n, line in enumerate(docker_file.instructions(dockerfile), start=1):
         keyword = docker_file.keyword(line)
         if keyword == "FROM":
             if stage >= 0:
-                finished[stages[stage].name] = finished[str(stage)] = (chain, broken, env)
-            stage += 1
+                finished[stages[stage].name] = finished[str(stage)] = (None if unknown else chain, broken, env)
+            stage, unknown = stage + 1, None
             declared, origin = {}, stages[stage].base.lower()
             if origin in finished:
                 chain, broken, env = finished[origin][0], finished[origin][1], dict(finished[origin][2])
@@ -186,20 +187,23 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                                         args)
         else:
             key, why_not = created_by(line, received, args, declared, api, env), _CANNOT
+        if copied is not None and key is not None and keyword in ("COPY", "ADD") and "from" not in flags:
+            sources = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
+            copied.setdefault(key, received.contents(sources) or {})  # a later build may name what changed
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
             steps.append((False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
+        elif unknown:
+            steps.append((None, f"the lab cannot predict this step: it follows step {unknown}, which it could not "
+                                "predict (reused, it would be looked up on that image; rebuilt, this step is too)"))
         elif chain is None:
             steps.append((None, f"the lab cannot predict this stage: its base {stages[stage].base} is not on "
                                 "the engine yet"))
         elif key is None:
             steps.append((None, why_not))
-            broken = n
+            unknown = n
         else:
-            if copied is not None and keyword in ("COPY", "ADD") and "from" not in flags:
-                sources = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
-                copied.setdefault(key, received.contents(sources) or {})
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
             matches = [s for s, entry in after.items() if entry[0] == key]
             match = max(matches, key=lambda s: after[s][1], default=None)  # the newest, as the builder picks
