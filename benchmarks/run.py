@@ -468,14 +468,14 @@ def bench_explain(root: str, files: int = 5000, steps: int = 60, runs: int = 5) 
                               for i, t in reversed(list(enumerate(texts)))])
     base = History("base", [HistoryRow("<missing>", 0, "base", "base", 0, "", [], None)])
     made: dict = {}
-    buildkit_cache.remember(buildkit_cache.plan(text, folder, "b", {}),
+    buildkit_cache.remember(buildkit_cache.plan(text, folder, {}, {}),
                             BuildReport("app", [], "", 0.0), made)
     (folder / "pkg7" / "m7.py").write_text("X = 'changed'\n")
     t = defaultdict(list)
     for _ in range(runs):
         seconds, classic = timed(cache_forecast, text, folder, base, {"app": earlier})
         t["classic"].append(seconds)
-        seconds, buildkit = timed(lambda: buildkit_cache.forecast(buildkit_cache.plan(text, folder, "b", {}), made))
+        seconds, buildkit = timed(lambda: buildkit_cache.forecast(buildkit_cache.plan(text, folder, {}, {}), made))
         t["buildkit"].append(seconds)
     hits = {name: [hit for hit, _ in forecast.steps] for name, forecast in (("classic", classic),
                                                                             ("buildkit", buildkit))}

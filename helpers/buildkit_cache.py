@@ -38,6 +38,8 @@ class Step:
     """What else the key holds: the source files' digest and mode, or what a RUN runs with."""
     files: dict[str, str] = field(default_factory=dict, compare=False)
     """For COPY/ADD: each file copied, with its digest and mode (`helpers.context.Received.contents`)."""
+    needs: str = ""
+    """For COPY --from a stage: that stage's last key."""
 
 
 def _hash(*parts: str) -> str:
@@ -47,10 +49,10 @@ def _hash(*parts: str) -> str:
 def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
     """The inputs a COPY/ADD's key holds of its sources (``app.py: sha256 <hex12>, mode 644``, or for several
     files ``12 files, sha256 <hex12>``) and each file's digest, by BuildKit's rules for the context (the same
-    `.dockerignore`); None for what the lab cannot key: a URL, ``--from`` a stage, a source naming a variable
-    or nothing in the context."""
-    flags, sources, _ = docker_file.copy_arguments(rest)
-    if "from" in flags or "$" in rest or not sources or any("://" in s for s in sources):
+    `.dockerignore`); None for what the lab cannot key: a URL, a source naming a variable or nothing in the
+    context."""
+    _, sources, _ = docker_file.copy_arguments(rest)
+    if "$" in rest or not sources or any("://" in s for s in sources):
         return None
     files = context.contents(sources)
     if not files:
@@ -60,60 +62,89 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
     return f"{len(files)} files, sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}", files
 
 
-def plan(dockerfile: str, context: Path, base_id: str, args: dict[str, str],
+def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[str, str],
          dockerfile_name: str = "Dockerfile") -> list[Step]:
-    """Each instruction's `Step`; its key is empty where BuildKit runs no step (FROM, config-only
-    instructions) and where the lab cannot key one (a later stage, a source `_source` cannot key)."""
-    lines = docker_file.parse(dockerfile)
+    """Each instruction's `Step`, stage by stage; its key is empty where BuildKit runs no step (FROM, ARGs before
+    it, config-only instructions) and where the lab cannot key one (a source `_source` cannot key, and every
+    step after it in its stage). A stage FROM an image starts from that image's id (``base_ids``, by name; the
+    name where the engine has none); a stage FROM an earlier one goes on from its last key. A ``COPY --from`` a
+    stage is keyed by that stage's last key (``needs``): BuildKit compares the files it copies, so when that
+    stage was rebuilt the lab cannot tell in advance (`forecast`)."""
     received = Received.of(context, dockerfile_name)
-    steps = [Step("", "", "FROM", lines[0].rest, "")]
-    parent, runs_with, declared, known = _hash("FROM", base_id), [], {}, True
-    for instruction in lines[1:]:
-        keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
-        known = known and keyword != "FROM"
-        if keyword == "ARG":
-            docker_file.declare(rest, declared)
-        elif keyword in _RUNS_WITH:
-            runs_with.append(line)
-        source = _source(received, rest) if keyword in ("COPY", "ADD") else ("", {})
-        known = known and source is not None
-        if keyword not in STEP_INSTRUCTIONS or not known:
-            steps.append(Step("", "", keyword, rest, ""))
-            continue
-        inputs, files = source
-        if keyword == "RUN":
-            values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
-            inputs = "; ".join(runs_with + values)
-        key = _hash(parent, keyword, rest, inputs)
-        steps.append(Step(key, parent, keyword, rest, inputs, files))
-        parent = key
+    steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
+    ends: dict[str, str] = {}
+    for stage in docker_file.stages(dockerfile, args):
+        from_stage = stage.from_stage
+        parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
+        steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else ""))
+        runs_with, declared = [], {}
+        for instruction in stage.instructions[1:]:
+            keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
+            if keyword == "ARG":
+                docker_file.declare(rest, declared)
+            elif keyword in _RUNS_WITH:
+                runs_with.append(line)
+            origin = instruction.flags.get("from", "").lower() if keyword in ("COPY", "ADD") else ""
+            if origin:
+                source = (f"from {ends[origin]}", {}) if ends.get(origin) and "$" not in rest else None
+            else:
+                source = _source(received, rest) if keyword in ("COPY", "ADD") else ("", {})
+            if keyword not in STEP_INSTRUCTIONS or not parent or source is None:
+                steps.append(Step("", "", keyword, rest, ""))
+                parent = parent if keyword not in STEP_INSTRUCTIONS else ""  # no key: nor for what follows
+                continue
+            inputs, files = source
+            if keyword == "RUN":
+                values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
+                inputs = "; ".join(runs_with + values)
+            key = _hash(parent, keyword, rest, inputs)
+            steps.append(Step(key, parent, keyword, rest, inputs, files, ends[origin] if origin else ""))
+            parent = key
+        ends[stage.name] = ends[str(stage.index)] = parent
     return steps
 
 
 def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool = False) -> Forecast:
     """Predict each step from ``made`` (key -> the step and the tag of the lab's build that made it)."""
-    found, new_at = [], None
+    found: list[tuple[bool | None, str]] = []
+    new: dict[str, int] = {}  # the key of each step predicted new to the lab, and its number
+    unknown: dict[str, int] = {}  # the key of each step the lab cannot predict, and its number
+    staged = False
     for n, step in enumerate(steps, start=1):
-        if step.keyword == "FROM":
-            found.append((True, "FROM uses the base image as it is"))
+        staged = staged or step.keyword == "FROM"
+        if not staged:
+            found.append((None, "BuildKit runs no step for an ARG before the first FROM: it only gives FROM lines "
+                                "a value"))
+        elif step.keyword == "FROM":
+            found.append((True, "FROM an earlier stage: its chain of steps goes on" if step.inputs else
+                                "FROM uses the base image as it is"))
         elif step.keyword not in STEP_INSTRUCTIONS:
             found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
         elif not step.key:
-            found.append((None, "the lab cannot key this step (a later stage, COPY --from, a URL, a variable in "
-                                "its sources, or a source the context does not hold)"))
+            found.append((None, "the lab cannot key this step (a URL, a variable in its sources, a source the "
+                                "context does not hold, or a step after one of those in its stage)"))
         elif nocache:
             found.append((False, "the build was asked not to use the cache (--no-cache)"))
+        elif step.parent in new:
+            found.append((False, f"its parent changed: step {new[step.parent]} was new to the lab, so this step's "
+                                 "key is too"))
+        elif step.parent in unknown:
+            found.append((None, f"the lab cannot predict this step: it follows step {unknown[step.parent]}, which "
+                                "it could not predict"))
+        elif step.needs and step.needs in new | unknown:
+            found.append((None, "the lab cannot predict this COPY: the stage it copies from was rebuilt, and "
+                                "BuildKit compares the copied files' contents, which exist only once it ran"))
         elif step.key in made:
             tag = made[step.key][1].rsplit("/", 1)[-1]
             found.append((True, f"cache hit: the lab's earlier BuildKit build {tag} made this step on the same "
                                 f"parent{' from the same file' if step.keyword in ('COPY', 'ADD') else ''}"))
-        elif new_at is not None:
-            found.append((False, f"its parent changed: step {new_at} was new to the lab, so this step's key is too"))
         else:
             siblings = [s for s, _ in reversed(made.values()) if s.parent == step.parent]  # newest first
-            found.append((False, _miss(step, siblings, n == 2)))
-        if found[-1][0] is False and new_at is None:
-            new_at = n
+            found.append((False, _miss(step, siblings, steps[n - 2].keyword == "FROM")))
+        if step.key and found[-1][0] is False:
+            new[step.key] = n
+        elif step.key and found[-1][0] is None:
+            unknown[step.key] = n
     return Forecast(found)
 
 

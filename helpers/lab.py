@@ -302,12 +302,14 @@ class Lab:
     def _build_with_buildkit(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
                              explain: bool, args: dict[str, str] | None) -> BuildReport:
         """`build` through the docker CLI with BuildKit, whose cache is the engine's, shared by every build."""
-        if base not in self.image_ids:  # read once a session (the engine's slowest answer on the containerd store)
+        bases = {base} | {s.base for s in docker_file.stages(text, args) if not s.from_stage}
+        for name in bases - self.image_ids.keys():  # read once a session (slow on the containerd store)
             try:
-                self.image_ids[base] = self.engine.inspect_image(base)["Id"]
+                self.image_ids[name] = self.engine.inspect_image(name)["Id"]
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
-                self.image_ids[base] = base
-        steps = buildkit_cache.plan(text, folder, self.image_ids[base], args or {}, dockerfile)
+                self.image_ids[name] = name
+        steps = buildkit_cache.plan(text, folder, {name: self.image_ids[name] for name in bases}, args or {},
+                                    dockerfile)
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         events = progress.build(self.engine.build_cli(str(folder), image, dockerfile, nocache, args),
                                 image)

@@ -18,11 +18,11 @@ def context(tmp_path):
 
 
 def keys(context, dockerfile=DOCKERFILE, args=None, base="sha256:b"):
-    return [s.key for s in plan(dockerfile, context, base, args or {})]
+    return [s.key for s in plan(dockerfile, context, {"base": base}, args or {})]
 
 
 def test_only_run_copy_add_and_workdir_are_steps(context):
-    found = plan(DOCKERFILE + "WORKDIR /srv\nEXPOSE 5000\n", context, "sha256:b", {})
+    found = plan(DOCKERFILE + "WORKDIR /srv\nEXPOSE 5000\n", context, {"base": "sha256:b"}, {})
     assert [s.keyword for s in found if s.key] == ["RUN", "COPY", "WORKDIR"]
     assert [s.keyword for s in found] == ["FROM", "RUN", "CMD", "COPY", "WORKDIR", "EXPOSE"]
 
@@ -49,10 +49,9 @@ def test_content_mode_env_args_and_base_change_the_keys_they_feed(context):
     assert keys(context, base="sha256:c")[1] != before[1]
 
 
-def test_a_second_stage_copy_from_and_urls_are_not_predicted(context):
-    assert keys(context, "FROM base AS a\nRUN true\nFROM base\nRUN true\n")[3] == ""
+def test_a_copy_from_a_stage_not_there_and_urls_are_not_predicted(context):
     assert keys(context, "FROM base\nCOPY --from=a /out /out\nRUN true\n")[1:] == ["", ""]
-    reasons = forecast(plan("FROM base\nADD https://example.com/x /x\nCMD x\n", context, "b", {}), {}).steps
+    reasons = forecast(plan("FROM base\nADD https://example.com/x /x\nCMD x\n", context, {"base": "b"}, {}), {}).steps
     assert reasons[1][0] is None and "cannot key this step" in reasons[1][1]
     assert reasons[2] == (None, "BuildKit runs no step for CMD: it only sets the image's config")
 
@@ -63,7 +62,7 @@ def test_a_folder_copy_is_keyed_by_the_files_it_copies_and_a_miss_names_them(con
         (context / name).write_text(name)
     (context / ".dockerignore").write_text("**/*.log\n")
     text = "FROM base\nCOPY src /src\nRUN true\n"
-    first = plan(text, context, "b", {})
+    first = plan(text, context, {"base": "b"}, {})
     assert first[1].key and first[1].inputs.startswith("2 files, sha256 ") and set(first[1].files) == {
         "src/a.py", "src/b.py"}
     made: dict = {}
@@ -73,7 +72,7 @@ def test_a_folder_copy_is_keyed_by_the_files_it_copies_and_a_miss_names_them(con
     (context / "src/b.py").write_text("changed")
     (context / "src/c.py").write_text("new")
     (context / "src/a.py").unlink()
-    reasons = forecast(plan(text, context, "b", {}), made).steps
+    reasons = forecast(plan(text, context, {"base": "b"}, {}), made).steps
     assert reasons[1] == (False, "a COPY source changed: src/b.py changed, src/c.py added, src/a.py removed")
 
 
@@ -84,13 +83,13 @@ def report(tag, cached):
 
 def test_forecast_and_explain_from_the_labs_own_builds(context):
     made = {}
-    steps = plan(DOCKERFILE, context, "sha256:b", {})
+    steps = plan(DOCKERFILE, context, {"base": "sha256:b"}, {})
     cold = forecast(steps, made)
     assert [p for p, _ in cold.steps] == [True, False, None, False]
     assert "built nothing with BuildKit on this base image" in cold.steps[1][1] and "step 2" in cold.steps[3][1]
     remember(steps, report("lab/app:v1", [True, False, False, False]), made)
     (context / "app.py").write_text("print('again')\n")
-    again = forecast(plan(DOCKERFILE, context, "sha256:b", {}), made)
+    again = forecast(plan(DOCKERFILE, context, {"base": "sha256:b"}, {}), made)
     assert [p for p, _ in again.steps] == [True, True, None, False]
     assert "earlier BuildKit build app:v1" in again.steps[1][1] and "COPY source changed" in again.steps[3][1]
     why = explain(report("lab/app:v2", [True, True, True, False]), again)
@@ -98,12 +97,12 @@ def test_forecast_and_explain_from_the_labs_own_builds(context):
 
 
 def test_a_predicted_miss_that_buildkit_served_is_the_engine_wide_cache(context):
-    why = explain(report("lab/app:v1", [True, True, True, False]), forecast(plan(DOCKERFILE, context, "b", {}), {}))
+    why = explain(report("lab/app:v1", [True, True, True, False]), forecast(plan(DOCKERFILE, context, {"base": "b"}, {}), {}))
     assert why.rows[1].agrees is None and "engine-wide cache" in why.rows[1].why and why.all_agree
 
 
 def test_a_predicted_hit_that_buildkit_rebuilt_is_a_disagreement(context):
-    steps, made = plan(DOCKERFILE, context, "b", {}), {}
+    steps, made = plan(DOCKERFILE, context, {"base": "b"}, {}), {}
     remember(steps, report("lab/app:v1", [True] * 4), made)
     why = explain(report("lab/app:v2", [True, False, False, False]), forecast(steps, made))
     assert why.rows[1].agrees is False and not why.all_agree
@@ -112,8 +111,38 @@ def test_a_predicted_hit_that_buildkit_rebuilt_is_a_disagreement(context):
 def test_another_file_copied_on_the_same_parent_is_named_with_its_source(context):
     (context / "app2.py").write_text("print('two')\n")
     made = {}
-    remember(plan(DOCKERFILE, context, "b", {}), report("lab/app:v1", [True] * 4), made)
+    remember(plan(DOCKERFILE, context, {"base": "b"}, {}), report("lab/app:v1", [True] * 4), made)
     other = DOCKERFILE.replace("app.py", "app2.py")
-    reasons = [r for _, r in forecast(plan(other, context, "b", {}), made).steps]
+    reasons = [r for _, r in forecast(plan(other, context, {"base": "b"}, {}), made).steps]
     assert reasons[1].startswith("cache hit") and reasons[3] == ("the instruction changed: built before here was "
                                                                  "`COPY app.py /app.py`")
+
+
+MULTI = ("ARG BASE=base\nFROM $BASE AS build\nCOPY app.py /src/app.py\nRUN make\n"
+         "FROM other\nENV A=1\nCOPY --from=build /out /out\nCOPY app.py /app.py\nCMD x\n")
+
+
+def test_each_stage_keys_its_own_chain_and_a_copy_from_follows_its_stage(context):
+    steps = plan(MULTI, context, {"base": "sha256:b", "other": "sha256:o"}, {})
+    assert [s.keyword for s in steps] == ["ARG", "FROM", "COPY", "RUN", "FROM", "ENV", "COPY", "COPY", "CMD"]
+    assert [bool(s.key) for s in steps] == [False, False, True, True, False, False, True, True, False]
+    assert steps[4].parent != steps[1].parent and steps[6].needs == steps[3].key and steps[6].parent == steps[4].parent
+    fed = plan(MULTI.replace("RUN make", "RUN make all"), context, {"base": "sha256:b", "other": "sha256:o"}, {})
+    assert fed[6].key != steps[6].key and fed[7].key != steps[7].key  # the stage copied from feeds the key
+    chained = plan("FROM base AS a\nRUN one\nFROM a\nRUN two\n", context, {"base": "b"}, {})
+    assert chained[3].parent == chained[1].key  # FROM a stage goes on from its last step
+
+
+def test_a_copy_from_a_stage_reused_whole_is_predicted_and_one_from_a_rebuilt_stage_is_not(context):
+    bases = {"base": "sha256:b", "other": "sha256:o"}
+    made: dict = {}
+    remember(plan(MULTI, context, bases, {}), report("lab/app:v1", [False, True, False, False, True, True, False,
+                                                                    False, False]), made)
+    again = forecast(plan(MULTI, context, bases, {}), made).steps
+    assert [hit for hit, _ in again] == [None, True, True, True, True, None, True, True, None]
+    assert again[0][1].startswith("BuildKit runs no step for an ARG before the first FROM")
+    (context / "app.py").write_text("print('changed')\n")
+    changed = forecast(plan(MULTI, context, bases, {}), made).steps
+    assert [hit for hit, _ in changed] == [None, True, False, False, True, None, None, None, None]
+    assert "the stage it copies from was rebuilt" in changed[6][1]
+    assert "it follows step 7, which it could not predict" in changed[7][1]
