@@ -16,6 +16,7 @@ from .display import human, short_name
 from .journey import Journey
 from .layers import History, Sharing, compare
 from .push import PushReport
+from .trial import Trial
 
 REUSED = "#6baed6"
 """Blue: bytes or work reused (shared layers, cache hits, layers the registry already had)."""
@@ -254,37 +255,53 @@ def journey(report: Journey, ax: Axes | None = None) -> Figure:
 
 
 def line_order(good: list[BuildReport], bad: list[BuildReport], good_pushes: list[PushReport],
-               bad_pushes: list[PushReport], axes: tuple[Axes, Axes] | None = None) -> Figure:
+               bad_pushes: list[PushReport], axes: tuple[Axes, Axes] | None = None,
+               labels: tuple[str, str] = ("COPY last (workshop order)", "COPY first"), changes: list[str] | None = None,
+               title: str = "The same code changes cost far more when COPY comes before the install") -> Figure:
     """Cumulative rebuild seconds and uploaded bytes over the same series of changes, for two orders.
 
     Args:
         good, bad: the rebuilds after each change, one list per Dockerfile order, in change order.
         good_pushes, bad_pushes: the pushes after each change, likewise.
         axes: two axes to draw into (seconds, bytes); a new two-panel figure is made when None.
+        labels: the two orders' names, ``good`` first.
+        changes: what each change was (the file edited), for the x axis; numbered when None.
+        title: the figure's title.
 
     Returns:
         The figure drawn into.
     """
     if axes is None:
         axes = Figure(figsize=(9, 3.5), layout="constrained").subplots(1, 2)
-    changes = np.arange(1, len(good) + 1)
-    for series, label, colour in ((good, "COPY last (workshop order)", REUSED), (bad, "COPY first", NEW)):
-        axes[0].plot(changes, np.cumsum([b.seconds for b in series]), marker="o", color=colour, label=label)
+    numbers = np.arange(1, len(good) + 1)
+    for series, label, colour in ((good, labels[0], REUSED), (bad, labels[1], NEW)):
+        axes[0].plot(numbers, np.cumsum([b.seconds for b in series]), marker="o", color=colour, label=label)
     for series, colour in ((good_pushes, REUSED), (bad_pushes, NEW)):
-        axes[1].plot(changes, np.maximum(np.cumsum([p.uploaded_bytes for p in series]), 1), marker="o", color=colour)
+        axes[1].plot(numbers, np.maximum(np.cumsum([p.uploaded_bytes for p in series]), 1), marker="o", color=colour)
     axes[0].set_ylabel("rebuild time, cumulative (s)")
     axes[1].set_yscale("log")  # a few hundred bytes a change beside megabytes
     axes[1].yaxis.set_major_locator(LogLocator(base=100))
     axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[1].yaxis.set_major_formatter(lambda y, _: human(y))
-    axes[1].set_ylabel("bytes uploaded, cumulative (log scale)")
+    axes[1].set_ylabel("bytes uploaded, cumulative (log)")
     for ax in axes:
-        ax.set_xlabel("code change number")
-        ax.set_xticks(changes)
+        ax.set_xlabel("code change number" if changes is None else "file edited")
+        if changes is None:
+            ax.set_xticks(numbers)
+        else:
+            ax.set_xticks(numbers, [_short(c, 18) for c in changes], rotation=20)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    axes[0].figure.suptitle("The same code changes cost far more when COPY comes before the install")
+    axes[0].figure.suptitle(title)
     return axes[0].figure
+
+
+def trial(result: Trial, axes: tuple[Axes, Axes] | None = None) -> Figure:
+    """`line_order` for a `helpers.trial.Trial`: your Dockerfile and the advised one over the same edits."""
+    edits = slice(1, None)  # the cold builds are where both start, not a change
+    return line_order(result.builds["advised"][edits], result.builds["yours"][edits], result.pushes["advised"][edits],
+                      result.pushes["yours"][edits], axes, ("advised order", "your order"), result.edits,
+                      "The same edits through your Dockerfile and the advised one")
 
 
 def _layer_boxes(history: History) -> list[tuple[str, int]]:

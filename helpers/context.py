@@ -17,6 +17,7 @@ import stat
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +136,15 @@ class Ignore:
                 matched = not pattern.exclusion
         return matched, matches
 
+    def rule(self, path: str) -> str:
+        """The pattern that decides ``path``: the last one matching it or a folder above it (as written, with
+        its ``!``); empty when none does."""
+        folders = path.split("/")
+        for pattern in reversed(self.patterns):
+            if any(pattern.matches("/".join(folders[:n + 1])) for n in range(len(folders))):
+                return ("!" if pattern.exclusion else "") + pattern.text
+        return ""
+
     def may_include_below(self, folder: str) -> bool:
         """Whether an excluded folder must still be walked: some ``!`` pattern starts with it."""
         return any(p.exclusion and (p.text + "/").startswith(folder + "/") for p in self.patterns)
@@ -173,9 +183,15 @@ def check(folder: str | os.PathLike, dockerfile: str = "Dockerfile") -> Path:
 
 def files(folder: Path, dockerfile: str = "Dockerfile") -> list[str]:
     """The paths the docker CLI sends for ``docker build folder``, folders included, in the order it walks them."""
-    ignore, sent = rules(folder, dockerfile), []
+    return [path for path, left_out in walk(folder, dockerfile) if not left_out]
 
-    def walk(relative: str, parents: list[bool] | None) -> None:
+
+def walk(folder: Path, dockerfile: str = "Dockerfile") -> Iterator[tuple[str, bool]]:
+    """Each path the docker CLI's walk of ``folder`` meets, in its order, and whether ``.dockerignore`` leaves it
+    out; a folder left out is not entered (and its files not met) unless a ``!`` pattern may bring some back."""
+    ignore = rules(folder, dockerfile)
+
+    def walk_in(relative: str, parents: list[bool] | None) -> Iterator[tuple[str, bool]]:
         try:
             entries = sorted(os.scandir(folder / relative if relative else folder), key=lambda e: e.name)
         except PermissionError:
@@ -184,14 +200,12 @@ def files(folder: Path, dockerfile: str = "Dockerfile") -> list[str]:
         for entry in entries:
             path = f"{relative}/{entry.name}" if relative else entry.name
             left_out, matches = ignore.excluded(path, parents)
-            is_folder = entry.is_dir(follow_symlinks=False)
-            if not left_out:
-                sent.append(path)
-            if is_folder and (not left_out or (ignore.exclusions and ignore.may_include_below(path))):
-                walk(path, matches)
+            yield path, left_out
+            if entry.is_dir(follow_symlinks=False) and (
+                    not left_out or (ignore.exclusions and ignore.may_include_below(path))):
+                yield from walk_in(path, matches)
 
-    walk("", None)
-    return sent
+    yield from walk_in("", None)
 
 
 def _header(folder: Path, path: str) -> tarfile.TarInfo:

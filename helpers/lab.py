@@ -13,6 +13,7 @@ from . import buildkit, buildkit_cache, cache, cli, containers, progress, record
 from . import context as build_context
 from . import dockerfile as docker_file
 from . import files as files_module
+from .advice import Advice, advise
 from .boundary import EngineLike
 from .build import BuildReport, join_layers, parse_build_stream
 from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, container_label
@@ -23,7 +24,9 @@ from .engine import Engine
 from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable, classify
 from .layers import History, parse_history
 from .notebook import install_error_display
+from .project import Project, open_project
 from .push import PushReport, join_manifest, parse_pull_stream, parse_push_stream, referenced, resolve_index
+from .trial import ORDERS, Trial
 from .workspace import Workspace, lab_dockerfile
 
 __all__ = ["CONTAINER_LABEL", "LABEL", "Cleaned", "Lab", "choose_mode", "connect", "docker_build_builder"]
@@ -418,6 +421,38 @@ class Lab:
         (``docker.io/alice`` puts ``lab-1a2b3c/python-hello-world`` at ``alice/python-hello-world``)."""
         namespace = self.registry.partition("/")[2]
         return f"{namespace}/{name.rsplit('/', 1)[-1]}" if namespace else name
+
+    # -- your own project --------------------------------------------------------------------
+    def project(self, folder: str | os.PathLike | None = None, dockerfile: str = "Dockerfile") -> Project:
+        """Your folder (the sample project when None) as ``docker build FOLDER`` sees it: the files its context sends
+        and those ``.dockerignore`` keeps out; what it sends is copied into the workspace, where the lab may edit
+        and build it (your folder is only read).
+
+        Raises:
+            BadInput: the folder does not exist, holds no such Dockerfile, or holds a file that cannot be read.
+        """
+        return open_project(folder, self.workspace, dockerfile)
+
+    def advise(self, project: Project) -> Advice:
+        """The project's Dockerfile reordered so that a code change keeps the install cached (`helpers.advice`)."""
+        return advise(project.text, project.sent, project.read)
+
+    def try_orders(self, project: Project, advised: Advice, edits: list[str], name: str = "my-project",
+                   args: dict[str, str] | None = None, builder: str | None = None) -> Trial:
+        """Build and push both Dockerfiles cold, then make each edit (`Project.edit`) to both copies and rebuild and
+        push each: the measured cost of each order (`helpers.trial`). Images are ``name:vN`` and
+        ``name-advised:vN``; each build explains its steps (``report.why``: the cold ones so that the lab knows the
+        files each COPY copied, and names those an edit changed)."""
+        trial, twin = Trial(), project.twin("advised", advised.advised)
+        for n, edited in enumerate([None, *edits]):
+            for order, copy in zip(ORDERS, (project, twin)):
+                if edited:
+                    copy.edit(edited)
+                report = self.build(f"v{n}", name=name if order == "yours" else f"{name}-advised", nocache=not n,
+                                    explain=True, args=args, builder=builder, context=copy.folder,
+                                    dockerfile=project.dockerfile)
+                trial.add(order, n, edited or "", report, self.push(report.tag))
+        return trial
 
     # -- containers --------------------------------------------------------------------------
     def run(self, image: str, port: int | None = 5001, wait: float = 30.0) -> App:

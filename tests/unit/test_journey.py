@@ -51,4 +51,4 @@ def test_line_order_chart_draws_cumulative_lines_for_both_orders():
     seconds, sent = fig.axes
     assert [round(y, 4) for y in seconds.lines[1].get_ydata()] == [round(cold.seconds * n, 4) for n in (1, 2, 3)]
     assert sent.lines[0].get_ydata()[-1] == pytest.approx(3 * push("v2").uploaded_bytes)
-    assert "(s)" in seconds.get_ylabel() and sent.get_yscale() == "log" and "log scale" in sent.get_ylabel()
+    assert "(s)" in seconds.get_ylabel() and sent.get_yscale() == "log" and "(log)" in sent.get_ylabel()
