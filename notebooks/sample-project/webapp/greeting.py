@@ -1,0 +1,3 @@
+def greeting(name: str = "world") -> str:
+    """The app's greeting."""
+    return f"hello {name}!"
