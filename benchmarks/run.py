@@ -194,6 +194,7 @@ def bench_buildkit(lab: Lab, runs: int = 9) -> None:
     def docker_cli(key: str) -> None:
         t[key].append(timed(subprocess.run, argv, env=env, check=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)[0])
+        lab.made.add(clock.engine.inspect_image(lab.image("bk-cli"))["Id"])  # untagged by the next: cleanup's
 
     for i in range(runs):
         lab.write_app(f"buildkit helpers change {i}")
