@@ -118,7 +118,8 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
                     raise ImageMissing(f"The base image of `{last.instruction}` is not on the engine and "
                                        f"cannot be pulled: {message.strip()}")
                 raise BuildFailed(last and last.step, last and last.instruction, message.strip(),
-                                  (last.output if last else [])[-8:])
+                                  (last.output if last else [])[-8:],
+                                  [s.image_id for s in steps if s.image_id and not s.cached])  # FROM counts as cached
             image_id = (chunk.get("aux") or {}).get("ID", image_id)
             continue
         if m := STEP.match(line):

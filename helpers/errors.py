@@ -101,10 +101,13 @@ class BadDockerfile(BadInput):
 
 
 class BuildFailed(LabError):
-    """A Dockerfile step failed; carries the step, its instruction and the last lines of its output."""
+    """A Dockerfile step failed; carries the step, its instruction, the last lines of its output, and the ids of
+    the images the steps before it made (the classic builder keeps them as cache: the lab's to clean up)."""
 
-    def __init__(self, step: int | None, instruction: str | None, message: str, log_tail: list[str]):
+    def __init__(self, step: int | None, instruction: str | None, message: str, log_tail: list[str],
+                 made: list[str] | None = None):
         self.step, self.instruction, self.message, self.log_tail = step, instruction, message, log_tail
+        self.made = made or []
         where = f"Step {step} ({instruction})" if step else "The build"
         tail = "".join(f"\n    | {line}" for line in log_tail)
         super().__init__(f"{where} failed: {message}{tail}",

@@ -259,6 +259,7 @@ class Lab:
         try:
             report = run()
         except BuildFailed as e:  # the engine's cache lookup found another lab's step, which its cleanup then removed
+            self.made |= set(e.made)  # the steps before the failure stay as cache: the lab's own, cleaned up
             if classify(e.message) != "vanished":
                 raise
             report = run()

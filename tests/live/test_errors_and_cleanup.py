@@ -39,6 +39,16 @@ def test_failing_run_step_names_step_command_and_output(lab, builder):
     short(err.value)
 
 
+def test_the_steps_a_failed_classic_build_made_are_cleaned_up(lab):
+    lab.write_dockerfile(f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} > /kept\nRUN false\n",
+                         filename="Dockerfile.half")
+    with pytest.raises(helpers.BuildFailed) as err:
+        lab.build("half", dockerfile="Dockerfile.half", builder="classic")
+    assert len(err.value.made) == 1 and lab.engine.has_image(err.value.made[0])
+    lab.cleanup()
+    assert not lab.engine.has_image(err.value.made[0])  # the first RUN's image, untagged, is gone too
+
+
 @builders
 def test_dockerfile_that_does_not_parse(lab, builder):
     lab.write_dockerfile(f"FROM {lab.base_image}\nRUNN pip install flask\n", filename="Dockerfile.typo")

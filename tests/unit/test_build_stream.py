@@ -57,6 +57,18 @@ def test_failed_step_raises_with_its_step_command_and_output():
     assert "non-zero code: 3" in str(err.value) and "What to do" in str(err.value)
 
 
+def test_a_failed_build_names_the_images_its_earlier_steps_made():
+    events = [(0.0, {"stream": "Step 1/3 : FROM base\n"}), (0.1, {"stream": " ---> 1111aaaa2222\n"}),
+              (0.2, {"stream": "Step 2/3 : RUN make\n"}), (0.3, {"stream": " ---> Running in 9f9f9f9f9f9f\n"}),
+              (0.4, {"stream": " ---> 3333bbbb4444\n"}), (0.5, {"stream": "Step 3/3 : RUN false\n"}),
+              (0.6, {"stream": " ---> Running in 8e8e8e8e8e8e\n"}),
+              (0.7, {"error": "The command '/bin/sh -c false' returned a non-zero code: 1",
+                     "errorDetail": {"message": "The command '/bin/sh -c false' returned a non-zero code: 1"}})]
+    with pytest.raises(BuildFailed) as err:
+        parse_build_stream("bad", events)
+    assert err.value.step == 3 and err.value.made == ["3333bbbb4444"]  # not the base image FROM names
+
+
 def chunks(*texts):
     return [(float(i), {"stream": t}) for i, t in enumerate(texts)]
 
