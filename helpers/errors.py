@@ -104,6 +104,8 @@ class BuildFailed(LabError):
     """A Dockerfile step failed; carries the step, its instruction, the last lines of its output, and the ids of
     the images the steps before it made (the classic builder keeps them as cache: the lab's to clean up)."""
 
+    made: tuple[str, ...] = ()  # what a recording made before this attribute existed replays as
+
     def __init__(self, step: int | None, instruction: str | None, message: str, log_tail: list[str],
                  made: list[str] | None = None):
         self.step, self.instruction, self.message, self.log_tail = step, instruction, message, log_tail
