@@ -86,13 +86,20 @@ class Project(FrameReport):
     @property
     def edits(self) -> list[str]:
         """The edits the lab proposes: the sample's (`SAMPLE_EDITS`), or your two most recently changed files that
-        are not dependency lists, then your first dependency list."""
+        are not dependency lists, then your first dependency list.
+
+        Raises:
+            BadInput: the context sends no file besides the Dockerfile and ``.dockerignore``.
+        """
         if self.source == SAMPLE:
             return list(SAMPLE_EDITS)
         files = [r.path for r in self.rows if r.sent and r.bytes is not None and r.path not in (
             self.dockerfile, build_context.IGNORE_FILE)]
         lists = [p for p in files if Path(p).name in LIST_NAMES]
         code = sorted((p for p in files if p not in lists), key=lambda p: (-(self.folder / p).stat().st_mtime, p))
+        if not files:
+            raise BadInput(f"The build context of {self.source.name} sends no file but the Dockerfile to edit.",
+                           "Name the files to edit yourself: EDITS = ['path/in/the/folder', ...].")
         return code[:2] + lists[:1]
 
     def twin(self, name: str, dockerfile_text: str) -> Project:

@@ -77,3 +77,11 @@ def test_a_folder_without_its_dockerfile_is_named(folder, tmp_path):
         project_module.open_project(folder, Workspace(root=tmp_path), "Dockerfile.dev")
     with pytest.raises(BadInput, match="does not exist"):
         project_module.open_project(tmp_path / "nope", Workspace(root=tmp_path))
+
+
+def test_a_context_with_nothing_to_edit_says_how_to_name_the_edits(tmp_path):
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "Dockerfile").write_text("FROM x\n")
+    bare = project_module.open_project(tmp_path / "bare", Workspace(root=tmp_path / "ws"))
+    with pytest.raises(BadInput, match="sends no file but the Dockerfile"):
+        assert not bare.edits
