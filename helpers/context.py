@@ -136,15 +136,6 @@ class Ignore:
                 matched = not pattern.exclusion
         return matched, matches
 
-    def rule(self, path: str) -> str:
-        """The pattern that decides ``path``: the last one matching it or a folder above it (as written, with
-        its ``!``); empty when none does."""
-        folders = path.split("/")
-        for pattern in reversed(self.patterns):
-            if any(pattern.matches("/".join(folders[:n + 1])) for n in range(len(folders))):
-                return ("!" if pattern.exclusion else "") + pattern.text
-        return ""
-
     def may_include_below(self, folder: str) -> bool:
         """Whether an excluded folder must still be walked: some ``!`` pattern starts with it."""
         return any(p.exclusion and (p.text + "/").startswith(folder + "/") for p in self.patterns)
@@ -183,15 +174,16 @@ def check(folder: str | os.PathLike, dockerfile: str = "Dockerfile") -> Path:
 
 def files(folder: Path, dockerfile: str = "Dockerfile") -> list[str]:
     """The paths the docker CLI sends for ``docker build folder``, folders included, in the order it walks them."""
-    return [path for path, left_out in walk(folder, dockerfile) if not left_out]
+    return [path for path, left_out, _ in walk(folder, dockerfile) if not left_out]
 
 
-def walk(folder: Path, dockerfile: str = "Dockerfile") -> Iterator[tuple[str, bool]]:
-    """Each path the docker CLI's walk of ``folder`` meets, in its order, and whether ``.dockerignore`` leaves it
-    out; a folder left out is not entered (and its files not met) unless a ``!`` pattern may bring some back."""
+def walk(folder: Path, dockerfile: str = "Dockerfile") -> Iterator[tuple[str, bool, str]]:
+    """Each path the docker CLI's walk of ``folder`` meets, in its order, whether ``.dockerignore`` leaves it out,
+    and the pattern that decided (the last that matched it or a folder above it, ``!`` kept; empty when none);
+    a folder left out is not entered (and its files not met) unless a ``!`` pattern may bring some back."""
     ignore = rules(folder, dockerfile)
 
-    def walk_in(relative: str, parents: list[bool] | None) -> Iterator[tuple[str, bool]]:
+    def walk_in(relative: str, parents: list[bool] | None) -> Iterator[tuple[str, bool, str]]:
         try:
             entries = sorted(os.scandir(folder / relative if relative else folder), key=lambda e: e.name)
         except PermissionError:
@@ -200,7 +192,8 @@ def walk(folder: Path, dockerfile: str = "Dockerfile") -> Iterator[tuple[str, bo
         for entry in entries:
             path = f"{relative}/{entry.name}" if relative else entry.name
             left_out, matches = ignore.excluded(path, parents)
-            yield path, left_out
+            decided = next((p for p, m in zip(reversed(ignore.patterns), reversed(matches)) if m), None)
+            yield path, left_out, "" if decided is None else ("!" if decided.exclusion else "") + decided.text
             if entry.is_dir(follow_symlinks=False) and (
                     not left_out or (ignore.exclusions and ignore.may_include_below(path))):
                 yield from walk_in(path, matches)

@@ -153,12 +153,10 @@ def open_project(source: str | os.PathLike | None, workspace: Workspace, dockerf
         BadInput: the folder does not exist, holds no such Dockerfile, or holds a file or folder that cannot be read.
     """
     folder = build_context.check(SAMPLE if source is None else source, dockerfile)
-    ignore = build_context.rules(folder, dockerfile)
     rows = []
-    for path, left_out in build_context.walk(folder, dockerfile):
+    for path, left_out, rule in build_context.walk(folder, dockerfile):
         found = os.lstat(folder / path)
-        size = found.st_size if stat.S_ISREG(found.st_mode) else None
-        rows.append(Entry(path, size, not left_out, ignore.rule(path)))
+        rows.append(Entry(path, found.st_size if stat.S_ISREG(found.st_mode) else None, not left_out, rule))
     copy = _fresh(workspace.path / "projects" / "yours")
     _copy(folder, [r.path for r in rows if r.sent], copy, workspace.name)
     return Project(folder.resolve(), copy, dockerfile, rows, workspace.name)
