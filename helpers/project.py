@@ -3,11 +3,10 @@
 touching your folder."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,7 @@ from . import context as build_context
 from .display import human
 from .errors import BadInput
 from .report import FrameReport
-from .workspace import MARK, Workspace
+from .workspace import Workspace
 
 SAMPLE = Path(__file__).resolve().parent.parent / "notebooks" / "sample-project"
 """The sample project notebook 06 uses by default: a two-stage Flask app with tests and a ``.dockerignore``."""
@@ -45,8 +44,8 @@ class Project(FrameReport):
     folder: Path
     dockerfile: str
     rows: list[Entry]
-    mark: str = ""
-    """The workspace's name, marked on each file of the copies (`helpers.workspace.MARK`)."""
+    workspace: Workspace | None = field(default=None, repr=False)
+    """The workspace the copies are in, whose mark each of their files carries (`Workspace.mark`)."""
     record = Entry
 
     @property
@@ -105,9 +104,9 @@ class Project(FrameReport):
     def twin(self, name: str, dockerfile_text: str) -> Project:
         """A second copy of the lab's copy, beside it, with another Dockerfile."""
         folder = _fresh(self.folder.parent / name)
-        _copy(self.folder, self.sent, folder, self.mark)
+        _copy(self.folder, self.sent, folder, self.workspace)
         (folder / self.dockerfile).write_text(dockerfile_text)
-        return Project(self.source, folder, self.dockerfile, self.rows, self.mark)
+        return Project(self.source, folder, self.dockerfile, self.rows, self.workspace)
 
     def _sent_file(self, path: str) -> str:
         if not any(r.path == path and r.sent and r.bytes is not None for r in self.rows):
@@ -124,9 +123,9 @@ def _fresh(folder: Path) -> Path:
     return folder
 
 
-def _copy(source: Path, paths: list[str], target: Path, mark: str) -> None:
+def _copy(source: Path, paths: list[str], target: Path, workspace: Workspace) -> None:
     """Copy ``paths`` (folders first, as the walk lists them) with their modes and links, each file marked as the
-    workspace's (`helpers.workspace.MARK`, so no other workspace's BuildKit build serves its COPY)."""
+    workspace's (`Workspace.mark`, so no other workspace's BuildKit build serves its COPY)."""
     for path in paths:
         src, dst = source / path, target / path
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -141,8 +140,7 @@ def _copy(source: Path, paths: list[str], target: Path, mark: str) -> None:
             except PermissionError:
                 raise BadInput(f"The file {path!r} in the build context cannot be read.",
                                f"Let the lab read it (chmod a+r) or add it to {build_context.IGNORE_FILE}.") from None
-            with contextlib.suppress(OSError):  # no user xattrs here
-                os.setxattr(dst, MARK, mark.encode())
+            workspace.mark(dst)
 
 
 def open_project(source: str | os.PathLike | None, workspace: Workspace, dockerfile: str = "Dockerfile") -> Project:
@@ -158,5 +156,5 @@ def open_project(source: str | os.PathLike | None, workspace: Workspace, dockerf
         found = os.lstat(folder / path)
         rows.append(Entry(path, found.st_size if stat.S_ISREG(found.st_mode) else None, not left_out, rule))
     copy = _fresh(workspace.path / "projects" / "yours")
-    _copy(folder, [r.path for r in rows if r.sent], copy, workspace.name)
-    return Project(folder.resolve(), copy, dockerfile, rows, workspace.name)
+    _copy(folder, [r.path for r in rows if r.sent], copy, workspace)
+    return Project(folder.resolve(), copy, dockerfile, rows, workspace)

@@ -85,9 +85,13 @@ class Workspace:
         system keeps extended attributes."""
         path = self.path / _check_filename(filename)
         path.write_text(text)
+        self.mark(path)
+        return path
+
+    def mark(self, path: Path) -> None:
+        """Mark a file the lab wrote as this workspace's (`MARK`), where the file system keeps extended attributes."""
         with contextlib.suppress(OSError):  # no user xattrs here (an old tmpfs, some network file systems)
             os.setxattr(path, MARK, self.name.encode())
-        return path
 
     def read(self, filename: str) -> str:
         return (self.path / _check_filename(filename)).read_text()
