@@ -44,7 +44,7 @@ _PIP_VALUES = {"-t", "--target", "--prefix", "--root", "-i", "--index-url", "--e
                "--only-binary", "--no-binary", "--config-settings", "-C", "--global-option", "--python",
                "-f", "--find-links"}
 """pip options followed by a value that is not a package (``--find-links`` checked: a local folder is code)."""
-_LISTS_OPTIONS = {"-r": "-r", "--requirement": "-r", "-c": "-c", "--constraint": "-c"}
+_LISTS_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
 _SEGMENTS = re.compile(r"&&|\|\||;|\n")
 _HEREDOC = re.compile(r"<<-?\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?")
 _BETWEEN_OK = {"ENV", "ARG", "LABEL", "EXPOSE", "CMD", "ENTRYPOINT", "HEALTHCHECK", "STOPSIGNAL", "MAINTAINER"}
@@ -91,9 +91,7 @@ def blocks(text: str) -> list[Block]:
 
 
 def _block(comments: list[str], own: list[str]) -> Block:
-    text = docker_file.instructions("\n".join(own))
-    first = text[0] if text else own[0].strip()
-    return Block(comments + own, docker_file.Instruction(docker_file.keyword(first), docker_file.rest(first), first))
+    return Block(comments + own, docker_file.parse("\n".join(own))[0])
 
 
 @dataclass
@@ -342,8 +340,7 @@ def _advise_one(parts: list[Block], start: int, at: int, workdir: str, lists: li
     run, wide = parts[at], parts.pop(copy_at)
     narrow = [_narrow(copy, paths, folder) for folder, paths in by_folder.items()]
     for n, text in enumerate(narrow):
-        instruction = docker_file.Instruction(copy.keyword, docker_file.rest(text), text)
-        parts.insert(copy_at + n, Block([LEAD, text] if n == 0 else [text], instruction))
+        parts.insert(copy_at + n, Block([LEAD, text] if n == 0 else [text], docker_file.parse(text)[0]))
     parts.insert(parts.index(run) + 1, wide)
     paths = [path for group in by_folder.values() for path in group]
     moved = f"copied {', '.join(paths)} alone first; moved after {_cut(run.instruction.text)}"
