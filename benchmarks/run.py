@@ -28,7 +28,7 @@ from helpers.build import BuildReport, join_layers, parse_build_stream
 from helpers.cache import created_by
 from helpers.cache import forecast as cache_forecast
 from helpers.charts import cache_hits
-from helpers.cli import find_cli
+from helpers.cli import find_cli, owner_host
 from helpers.context import Received
 from helpers.engine import Engine
 from helpers.files import waste
@@ -176,7 +176,7 @@ def bench_buildkit(lab: Lab, runs: int = 9) -> None:
     lab.build("bk", builder="buildkit")
     context = str(lab.workspace.path)
     argv = [*cli.argv, f"--progress={cli.progress}", "--file", f"{context}/Dockerfile", "--tag", lab.image("bk-cli"),
-            context]
+            "--add-host", f"{owner_host(lab.workspace.name)}:127.0.0.1", context]
     env = {**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}
     t, cached = defaultdict(list), defaultdict(list)
 

@@ -25,24 +25,38 @@ from .settings import LAB_BUILDX
 
 _BUILDX_VERSION = re.compile(r"buildx v?(\d+)\.(\d+)")
 BUILDKIT_LOCK = Path(tempfile.gettempdir()) / "layer-lab-buildkit.lock"
-"""Held by each BuildKit build of the lab on this machine, so no two run at once (see `one_build_at_a_time`)."""
+"""Held by each BuildKit build of the lab on this machine (see `buildkit_turn`)."""
+BUILDKIT_GATE = BUILDKIT_LOCK.with_suffix(".gate")
+"""Passed one build at a time on the way to `BUILDKIT_LOCK`, so a ``--no-cache`` build waiting there holds back
+the builds that come after it (see `buildkit_turn`)."""
+
+
+def _locked(path: Path) -> int:
+    """A descriptor of a lock file anyone may open (``flock`` needs no write permission)."""
+    return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
 
 
 @contextlib.contextmanager
-def one_build_at_a_time() -> Iterator[None]:
-    """Hold the machine-wide BuildKit lock of the lab's builds, whichever user runs them.
+def buildkit_turn(alone: bool) -> Iterator[None]:
+    """Wait for a BuildKit build's turn on the machine-wide lock of the lab's builds, whichever user runs them:
+    a build ``alone`` (``--no-cache``) holds it by itself; builds that use the cache share it. A build waiting
+    to run alone keeps the gate, so builds that come later wait behind it instead of keeping it out.
 
     Docker 20.10's BuildKit panics, taking the whole engine down, when parallel builds ask for the same
     steps and some use ``--no-cache`` ("failed to get edge", moby/moby#42414): exactly a room of learners
-    running the same notebook. Builds take a second or two, so waiting is cheap. The lock is a file
-    anyone may open; ``flock`` needs no write permission.
+    running the same notebook.
     """
-    fd = os.open(BUILDKIT_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    lock = _locked(BUILDKIT_LOCK)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        gate = _locked(BUILDKIT_GATE)
+        try:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            os.close(gate)
         yield
     finally:
-        os.close(fd)
+        os.close(lock)
 
 
 @dataclass(frozen=True)
@@ -136,10 +150,17 @@ def _chunks(lines: Iterable[str]) -> Iterator[dict]:
         yield {"line": line.rstrip("\n")}
 
 
+def owner_host(owner: str) -> str:
+    """The host name that keys a lab's BuildKit RUN steps apart (`cli_build`'s ``owner``): ``layer-lab-`` plus
+    the owner's name, in the letters a host name may hold."""
+    return "layer-lab-" + re.sub(r"[^a-z0-9-]+", "-", owner.lower()).strip("-")
+
+
 def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False,
-              args: dict[str, str] | None = None, docker: BuildCli | None = None) -> Iterator[Event]:
+              args: dict[str, str] | None = None, owner: str | None = None,
+              docker: BuildCli | None = None) -> Iterator[Event]:
     """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress; the lab's
-    BuildKit builds on one machine run one at a time (`one_build_at_a_time`).
+    BuildKit builds on one machine take turns with ``--no-cache`` ones (`buildkit_turn`).
 
     Args:
         path: the build context (a folder).
@@ -147,6 +168,10 @@ def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool
         dockerfile: the Dockerfile's name inside ``path``.
         nocache: build every step again (``--no-cache``).
         args: build-arg values (``--build-arg``).
+        owner: whose cache this build may use and feed (a lab's workspace name), as an extra host name of
+            the build's RUN steps (`owner_host`): BuildKit keys a RUN step by the host names it adds, not
+            their addresses, and each later step by its parent, so builds of two owners never serve each
+            other a RUN step or any step after one. None: the engine's cache, shared with every build.
         docker: the command that starts a BuildKit build; `find_cli` when None.
 
     Yields:
@@ -162,9 +187,10 @@ def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool
         raise BuilderUnavailable("No docker CLI here builds with BuildKit: it needs the buildx plugin, or a CLI "
                                  "older than 23.")
     options = [("--build-arg", f"{key}={value}") for key, value in (args or {}).items()]
+    options += [("--add-host", f"{owner_host(owner)}:127.0.0.1")] if owner else []
     argv = [*cli.argv, f"--progress={cli.progress}", "--file", str(Path(path) / dockerfile), "--tag", tag,
             *(arg for option in options for arg in option), *(["--no-cache"] if nocache else []), str(path)]
-    with one_build_at_a_time():
+    with buildkit_turn(alone=nocache):
         start = time.monotonic()  # the build's own time, not the wait for another lab's build
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8",
                               errors="replace", env={**os.environ, "DOCKER_BUILDKIT": "1", **cli.env}) as proc:

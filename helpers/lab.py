@@ -305,7 +305,8 @@ class Lab:
 
     def _build_with_buildkit(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
                              explain: bool, args: dict[str, str] | None) -> BuildReport:
-        """`build` through the docker CLI with BuildKit, whose cache is the engine's, shared by every build."""
+        """`build` through the docker CLI with BuildKit. Its cache is the engine's; the workspace's name keys this
+        lab's RUN steps, and all after them, apart from other labs' (`cli.cli_build`'s ``owner``)."""
         bases = {base} | {s.base for s in docker_file.stages(text, args) if not s.from_stage}
         for name in bases - self.image_ids.keys():  # read once a session (slow on the containerd store)
             try:
@@ -315,8 +316,8 @@ class Lab:
         steps = buildkit_cache.plan(text, folder, {name: self.image_ids[name] for name in bases}, args or {},
                                     dockerfile)
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
-        events = progress.build(self.engine.build_cli(str(folder), image, dockerfile, nocache, args),
-                                image)
+        events = progress.build(self.engine.build_cli(str(folder), image, dockerfile, nocache, args,
+                                                      self.workspace.name), image)
         report = buildkit.parse_progress(image, events, text)
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
         if report.image_id and report.config in self.histories:  # a config read before: the same steps and layers

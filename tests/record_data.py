@@ -124,7 +124,8 @@ def record_buildkit(lab: Lab, cli: BuildCli, prefix: str) -> None:
     ws, engine = lab.workspace, lab.engine
 
     def build(name: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False) -> None:
-        save(f"{prefix}{name}", list(cli_build(str(ws.path), lab.image(tag), dockerfile, nocache, docker=cli)))
+        save(f"{prefix}{name}", list(cli_build(str(ws.path), lab.image(tag), dockerfile, nocache, owner=ws.name,
+                                               docker=cli)))
 
     try:
         lab.write_app(f"hello world from {ws.name} ({cli.progress})!")

@@ -16,7 +16,7 @@ CLIS = {cli.progress: cli for cli in reversed(build_clis())}
 
 def buildkit(lab, cli, tag, nocache=False, dockerfile="Dockerfile", args=None):
     image = lab.image(tag)
-    events = cli_build(str(lab.workspace.path), image, dockerfile, nocache, args, docker=cli)
+    events = cli_build(str(lab.workspace.path), image, dockerfile, nocache, args, lab.workspace.name, docker=cli)
     report = parse_progress(image, events, lab.workspace.read(dockerfile))
     return join_history(report, lab.history(image))
 

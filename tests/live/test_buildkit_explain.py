@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from helpers.cli import cli_build
 from helpers.lab import Lab
 from helpers.workspace import Workspace
 from tests.live.test_cache_explain import whys as classic_whys
@@ -75,32 +76,37 @@ def test_build_arg_change(lab):
     assert "its parent changed: step 3" in why["COPY"].why
 
 
-def test_a_step_another_lab_built_is_served_by_the_engine_wide_cache(lab, engine):
-    other = Lab(engine, lab.settings, Workspace(), builder="buildkit")
-    dockerfile = f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} > /shared\n"
+def test_a_step_built_outside_the_lab_for_its_workspace_is_served_by_the_engine_wide_cache(lab, engine):
+    """A BuildKit build of the same steps for this workspace (the CLI, as `cli_build` runs it) feeds the lab."""
+    lab.write_dockerfile(f"FROM {lab.base_image}\nRUN echo $(date +%s%N) > /outside\n", filename="Dockerfile.out")
+    outside = lab.image("outside")
+    assert list(cli_build(str(lab.workspace.path), outside, "Dockerfile.out", owner=lab.workspace.name))[-1][1] == {
+        "exit": 0}
     try:
-        other.write_dockerfile(dockerfile)
-        other.build("first")
-        lab.write_dockerfile(dockerfile, filename="Dockerfile.shared")
-        row = lab.build("bk-shared", dockerfile="Dockerfile.shared", explain=True, builder="buildkit").why.rows[1]
+        row = lab.build("bk-outside", dockerfile="Dockerfile.out", explain=True, builder="buildkit").why.rows[1]
         assert row.cached and row.predicted is False and row.agrees is None and "engine-wide cache" in row.why
     finally:
-        other.cleanup()
+        engine.remove_image(outside)
 
 
-def test_buildkit_serves_a_step_from_its_newest_record_even_another_labs(lab, engine):
-    """Why two labs should not build with BuildKit at once (README): the newest record of a step wins."""
-    dockerfile = f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} $(date +%s%N) > /stamp\nCOPY app.py /app.py\n"
+def test_another_labs_builds_of_the_same_steps_never_serve_this_lab(lab, engine):
+    """Each lab's BuildKit RUN steps are keyed apart (`cli.owner_host`), so a room shares no RUN step: one
+    another lab built first is built again here, and another lab's ``--no-cache`` build between this lab's
+    v1 and v2 (BuildKit serves a step from its newest record) leaves v2 with v1's layer."""
+    dockerfile = f"FROM {lab.base_image}\nRUN echo $(date +%s%N) > /stamp\nCOPY app.py /app.py\n"
     lab.write_dockerfile(dockerfile, filename="Dockerfile.stamp")
-    v1 = lab.build("stamp1", dockerfile="Dockerfile.stamp", nocache=True, builder="buildkit")
     other = Lab(engine, lab.settings, Workspace(), builder="buildkit")
     try:
         other.write_dockerfile(dockerfile)
         other.write_app("the other lab")
+        first = other.build("stamp", nocache=True)
+        v1 = lab.build("stamp1", dockerfile="Dockerfile.stamp", explain=True, builder="buildkit")
+        assert not v1.step("RUN").cached and v1.why.rows[1].agrees
         theirs = other.build("stamp", nocache=True)
         lab.write_app("hello, stamped world!")
         v2 = lab.build("stamp2", dockerfile="Dockerfile.stamp", explain=True, builder="buildkit")
-        assert v2.step("RUN").cached and v2.why.rows[1].predicted
-        assert v2.step("RUN").diff_id == theirs.step("RUN").diff_id != v1.step("RUN").diff_id
+        assert v2.step("RUN").cached and v2.why.rows[1].predicted and v2.why.rows[1].agrees
+        assert v2.step("RUN").diff_id == v1.step("RUN").diff_id
+        assert v1.step("RUN").diff_id not in {first.step("RUN").diff_id, theirs.step("RUN").diff_id}
     finally:
         other.cleanup()

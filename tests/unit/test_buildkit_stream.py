@@ -317,3 +317,13 @@ def test_no_cli_that_builds_with_buildkit_names_the_fix(monkeypatch):
     with pytest.raises(LabError, match="No docker CLI here builds with BuildKit") as err:
         next(cli.cli_build("/nowhere", "x:v1"))
     assert "make up" in str(err.value)
+
+
+def test_an_owner_keys_the_build_apart_by_a_host_name_of_its_own(tmp_path):
+    """`cli_build` passes the owner as an extra host (its name is in BuildKit's RUN key, its address not)."""
+    echo = cli.BuildCli(("echo",), "plain")
+    argv = [chunk["line"] for _, chunk in cli.cli_build(str(tmp_path), "x:v1", owner="Lab_1a", docker=echo)
+            if "line" in chunk][0].split()
+    assert argv[argv.index("--add-host") + 1] == "layer-lab-lab-1a:127.0.0.1"
+    plain = [chunk["line"] for _, chunk in cli.cli_build(str(tmp_path), "x:v1", docker=echo) if "line" in chunk]
+    assert "--add-host" not in plain[0]
