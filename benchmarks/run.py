@@ -327,11 +327,12 @@ def bench_notebooks(runs: int = 2) -> None:
 
 
 def bench_room(learners: int = 8, busy: float = 0.7, headroom: float = 0.8) -> None:
-    """9: one learner alone, then ``learners`` at once on one engine and registry (`tests.room`): wall time,
-    CPU-seconds, peak memory and disk per learner, and from them the learners one machine serves in an hour."""
+    """9: one learner alone, then ``learners`` at once on one engine and registry (`tests.room`, half of them with
+    BuildKit, as the load test runs them): wall time, CPU-seconds, peak memory and disk per learner, and from them
+    the learners one machine serves in an hour."""
     with tempfile.TemporaryDirectory(prefix="layer-lab-room-") as folder:
         alone = room.run(1, Path(folder), 600)
-        crowd = room.run(learners, Path(folder), 900)
+        crowd = room.run(learners, Path(folder), 900, ("classic", "buildkit"))
     for ran in (alone, crowd):
         who = f"{ran.learners} learner{'s at once' if ran.learners > 1 else ' alone'}"
         row("9", f"{who}: notebooks 01-04 live, wall time ({len(ran.failed)} failed)", f"{ran.seconds:.0f} s",

@@ -80,6 +80,9 @@ class Lab:
         BuildKit builds' images: an image whose tag a later build took carries no name of the lab's any more."""
         self.pushed: list[tuple[str, str]] = []
         """``(repository, tag)`` of each push to the lab's own registry, for cleanup to delete."""
+        self.base_blobs: set[str] = set()
+        """The registry digests of the base image's layers, as this lab's pushes sent or linked them: cleanup leaves
+        them linked (`_unpush`)."""
         self.copied: dict[str, dict[str, str]] = {}
         """The files each COPY/ADD of the lab's classic builds copied, by the step's history text (its cache key)."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
@@ -393,8 +396,18 @@ class Lab:
         report = join_manifest(report, found["RootFS"]["Layers"], manifest,
                                [self.engine.manifest(path, digest)["manifest"] for digest in attestations])
         report.digest = report.digest or top["digest"]
+        if settings.on_loopback(self.registry):
+            base = self._layers_of(self.base_image)
+            self.base_blobs |= {r.digest for r in report.layers if r.digest and r.diff_id in base}
         self.workspace.note(self.notebook, "push", short_name(image))
         return report
+
+    def _layers_of(self, image: str) -> set[str]:
+        """The diff ids of an image's layers; none for an image not on the engine."""
+        try:
+            return set(self.engine.inspect_image(image)["RootFS"]["Layers"])
+        except ImageMissing:
+            return set()
 
     def pull_fresh(self, image: str) -> str:
         """Remove ``image`` from the engine and pull it back from the registry it was pushed to, as a machine that
@@ -529,12 +542,18 @@ class Lab:
         self.built.clear()  # BuildKit's cache outlives the images, so built_with_buildkit stays
         self.made.clear()
         self.pushed = []
+        self.base_blobs.clear()
         return dataclasses.replace(cleaned, manifests=deleted)
 
 
     def _unpush(self, repository: str, tag: str) -> bool:
         """Delete ``repository:tag`` from the lab's registry, and unlink its blobs from the repository, so no later
-        push (another run's, another learner's) mounts a layer from it; False if it was not there."""
+        push (another run's, another learner's) mounts a layer of this lab's from it; False if it was not there.
+
+        The base image's layers (`base_blobs`) stay linked: they are every learner's, and the engine mounts a
+        layer only from a repository it pushed it to before, so a push that finds none uploads the whole base
+        again (190 MB to compress on Docker 20.10, in each learner's first push of each notebook).
+        """
         try:
             top = self.engine.manifest(repository, tag)
         except ImageMissing:
@@ -545,7 +564,8 @@ class Lab:
                 blobs += referenced(self.engine.manifest(repository, digest)["manifest"])[1]
         deleted = self.engine.delete_manifest(repository, tag)
         for digest in dict.fromkeys(blobs):
-            self.engine.delete_blob(repository, digest)
+            if digest not in self.base_blobs:
+                self.engine.delete_blob(repository, digest)
         return deleted
 
 

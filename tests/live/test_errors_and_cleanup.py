@@ -132,6 +132,27 @@ def test_cleanup_removes_only_what_the_lab_made(engine, tmp_path):
     assert lab.cleanup().kept == [] and not client.images.list(name=lab.image("v2"))
 
 
+@builders
+def test_after_cleanup_the_next_labs_first_push_mounts_the_base_and_uploads_its_own_layers(engine, builder):
+    """Cleanup unlinks a lab's own layers from its repositories but leaves the base image's linked, so another
+    lab's first push links the base in (no upload of its 190 MB) and uploads only what it built."""
+    settings = Settings(engine.registry, helpers.settings.load().base_image, "tests")
+    first, second = (Lab(engine, settings, Workspace(), builder=builder) for _ in range(2))
+    try:
+        for lab in (first, second):
+            lab.write_dockerfile()
+            lab.write_app("the same app in both labs")
+        mine = first.push(first.build("v1").tag)
+        first.cleanup()
+        theirs = second.push(second.build("v1").tag)
+        assert theirs.layers[0].outcome == "mounted" and theirs.layers[0].digest == mine.layers[0].digest
+        assert [r.outcome for r in theirs.layers[1:]] == ["pushed", "pushed"]
+        assert theirs.uploaded_bytes < theirs.layers[0].size / 10
+    finally:
+        first.cleanup()
+        second.cleanup()
+
+
 @pytest.mark.parametrize("version, says", [("9.99", "too new"), ("1.12", "below 1.24")])
 def test_engine_refusing_the_api_version_names_the_fix(monkeypatch, version, says):
     monkeypatch.setenv("DOCKER_API_VERSION", version)
