@@ -38,8 +38,9 @@ if os.environ.get("LAYER_LAB_HUB_AUTH", "pam") == "dummy":
 c.Authenticator.allowed_users = USERS | ({ADMIN} if ADMIN else set())
 c.Authenticator.admin_users = {ADMIN} if ADMIN else set()
 
-# Each learner's server: the lab's environment, run as the learner, opening on the start notebook. The classic
-# builder keeps learners' build caches apart on one engine (README, "A room on one engine").
+# Each learner's server: the lab's environment, run as the learner, opening on the start notebook. Both builders
+# keep learners' build caches apart on Docker 20.10's overlay2 store, and the classic one prints the workshop's
+# own output; on an engine with the containerd image store use "buildkit" (README, "A room on one engine").
 LEARNERS_ENV = ROOT / ".lab" / "hub" / "env"
 """The environment the learners' servers run in (scripts/install_hub.sh: the lab's, or one every user may run)."""
 c.Spawner.cmd = [str((LEARNERS_ENV if LEARNERS_ENV.exists() else Path(sys.prefix)) / "bin" / "jupyterhub-singleuser")]
