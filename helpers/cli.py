@@ -31,7 +31,7 @@ BUILDKIT_GATE = BUILDKIT_LOCK.with_suffix(".gate")
 the builds that come after it (see `buildkit_turn`)."""
 
 
-def _locked(path: Path) -> int:
+def _open_lock(path: Path) -> int:
     """A descriptor of a lock file anyone may open (``flock`` needs no write permission)."""
     return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
 
@@ -46,9 +46,9 @@ def buildkit_turn(alone: bool) -> Iterator[None]:
     steps and some use ``--no-cache`` ("failed to get edge", moby/moby#42414): exactly a room of learners
     running the same notebook.
     """
-    lock = _locked(BUILDKIT_LOCK)
+    lock = _open_lock(BUILDKIT_LOCK)
     try:
-        gate = _locked(BUILDKIT_GATE)
+        gate = _open_lock(BUILDKIT_GATE)
         try:
             fcntl.flock(gate, fcntl.LOCK_EX)
             fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)

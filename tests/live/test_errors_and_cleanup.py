@@ -149,7 +149,7 @@ def test_after_cleanup_the_next_labs_first_push_mounts_the_base_and_uploads_its_
         mine = first.push(first.build("v1").tag)
         repository = first.pushed[0][0]
         first.cleanup()
-        linked = [requests.head(f"http://{engine.registry}/v2/{repository}/blobs/{r.digest}", timeout=10).status_code
+        linked = [requests.head(f"{engine.registry_url}/v2/{repository}/blobs/{r.digest}", timeout=10).status_code
                   for r in mine.layers]
         assert linked == [200, 404, 404], "cleanup should leave only the base's layer linked"
         theirs = second.push(second.build("v1").tag)
