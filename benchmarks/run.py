@@ -326,6 +326,10 @@ def bench_notebooks(runs: int = 2) -> None:
             not failed and median(t) < target)
 
 
+ROOM_TARGET = 300.0
+"""Seconds a room of eight may take for notebooks 01-04 (issue 16: under 5 minutes on this kind of machine)."""
+
+
 def bench_room(learners: int = 8, busy: float = 0.7, headroom: float = 0.8) -> None:
     """9: one learner alone, then ``learners`` at once on one engine and registry (`tests.room`, half of them with
     BuildKit, as the load test runs them): wall time, CPU-seconds, peak memory and disk per learner, and from them
@@ -335,8 +339,10 @@ def bench_room(learners: int = 8, busy: float = 0.7, headroom: float = 0.8) -> N
         crowd = room.run(learners, Path(folder), 900, ("classic", "buildkit"))
     for ran in (alone, crowd):
         who = f"{ran.learners} learner{'s at once' if ran.learners > 1 else ' alone'}"
+        target, met = ("no failed cell", True) if ran is alone else (f"< {ROOM_TARGET:.0f} s, none failed",
+                                                                     ran.seconds < ROOM_TARGET)
         row("9", f"{who}: notebooks 01-04 live, wall time ({len(ran.failed)} failed)", f"{ran.seconds:.0f} s",
-            "no failed cell", not ran.failed)
+            target, met and not ran.failed)
         row("9", f"{who}: machine CPU per learner", f"{ran.cpu_seconds / ran.learners:.0f} CPU-s")
         row("9", f"{who}: peak memory per learner", f"{ran.peak_memory / ran.learners / 2**20:.0f} MiB")
         row("9", f"{who}: peak disk per learner", f"{ran.peak_disk / ran.learners / 2**20:.0f} MiB")

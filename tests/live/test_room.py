@@ -19,7 +19,7 @@ from tests.leftovers import state
 LEARNERS = 8
 DEADLINE = 720.0
 """Seconds the whole room may take here (2 cores): a bound, not the target (under 5 minutes, measured in `make
-bench`, section 9); one learner alone takes 1.5 to 2.5 minutes, and the room is CPU-bound."""
+bench`, section 9); one learner alone takes 1.3 to 3 minutes on machines of this kind, and the room is CPU-bound."""
 
 BUILDERS = ("classic", "buildkit")
 
