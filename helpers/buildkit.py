@@ -73,7 +73,8 @@ class _Progress:
     """What the progress said: vertices by number, the first to fail, and lines outside any vertex.
 
     Plain progress numbers its vertices (``#N``); rawjson names them by digest, numbered here in the
-    order they first appear, as plain progress numbers them.
+    order they start, as plain progress numbers them: rawjson announces the whole graph before it runs,
+    and a vertex that never starts (a cancelled one) is never printed.
     """
 
     vertices: dict[int, _Vertex] = field(default_factory=dict)
@@ -83,6 +84,8 @@ class _Progress:
     config: str = ""
     exit: int | None = None
     numbers: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, _Vertex] = field(default_factory=dict)
+    """Vertices rawjson announced that have not started yet, by digest."""
 
     def fail(self, number: int, error: str) -> None:
         self.vertices[number].error = error
@@ -116,21 +119,31 @@ class _Progress:
         if config := _CONFIG.match(status):
             self.config = config[1]
 
-    def by_digest(self, digest: str, name: str = "") -> tuple[int, _Vertex]:
-        number = self.numbers.setdefault(digest, len(self.numbers) + 1)
-        return number, self.vertices.setdefault(number, _Vertex(name))
+    def by_digest(self, digest: str, name: str = "", started: bool = True) -> tuple[int | None, _Vertex]:
+        """The vertex of ``digest`` and its number, given when it first ``started`` (None until then)."""
+        if digest in self.numbers:
+            number = self.numbers[digest]
+            return number, self.vertices[number]
+        vertex = self.waiting.setdefault(digest, _Vertex(name))
+        if not started:
+            return None, vertex
+        number = self.numbers[digest] = len(self.numbers) + 1
+        self.vertices[number] = self.waiting.pop(digest)
+        return number, vertex
 
     def read_json(self, update: dict) -> None:
         """One rawjson object: vertex updates (digest, name, started, completed, cached, error),
         statuses (``writing image sha256:...``, or on the containerd store ``exporting manifest (list)
         sha256:...``, name the image) and logs (base64 ``data`` per vertex)."""
         for v in update.get("vertexes") or []:
-            number, vertex = self.by_digest(v["digest"], v.get("name", ""))
+            failed = bool(v.get("error")) and not v["error"].endswith(_CANCELED)  # plain progress: CANCELED
+            number, vertex = self.by_digest(v["digest"], v.get("name", ""),
+                                            bool(v.get("started") or v.get("completed") or v.get("cached") or failed))
             vertex.name = v.get("name") or vertex.name
             vertex.cached = vertex.cached or bool(v.get("cached"))
             if v.get("started") and v.get("completed"):
                 vertex.seconds = round(_timestamp(v["completed"]) - _timestamp(v["started"]), 3)
-            if v.get("error") and not v["error"].endswith(_CANCELED):  # plain progress shows those as CANCELED
+            if failed:
                 self.fail(number, v["error"])
         for status in update.get("statuses") or []:
             self.name(status.get("id", ""))

@@ -249,6 +249,31 @@ def test_rawjson_and_plain_recordings_of_the_same_builds_give_the_same_rows(buil
                for e in load(f"buildkit_rawjson_{build}"))
 
 
+@pytest.mark.parametrize("name", recorded("buildkit_rawjson_", without=("_run_fails", "_parse_error")))
+def test_rawjson_printed_numbers_vertices_in_the_order_they_ran_as_buildx_plain_does(name):
+    """rawjson announces the whole graph first (the COPY before the RUN it waits for); buildx 0.29's plain progress
+    numbers a vertex when it prints it, so the numbers rise down the page and the steps come in build order."""
+    printed = parse_progress(name, load(name), DOCKERFILE).printed
+    names: dict[int, str] = {}  # each vertex's first line is its name
+    for m in re.finditer(r"^#(\d+) (\S.*)$", printed, re.M):
+        names.setdefault(int(m[1]), m[2])
+    assert list(names) == list(range(1, len(names) + 1))
+    steps = [m[1] for name in names.values() if (m := re.match(r"\[(\d)/3\]", name))]
+    assert steps == ["1", "2", "3"]
+
+
+def test_rawjson_vertices_that_never_start_are_not_printed_nor_numbered():
+    copy, run, cancelled = ("sha256:" + c * 64 for c in "abc")
+    report = parse_progress("x", objects(
+        {"vertexes": [{"digest": copy, "name": "[3/3] COPY a /a"}, {"digest": run, "name": "[2/3] RUN make"},
+                      {"digest": cancelled, "name": "[2/2] RUN other"}]},
+        {"vertexes": [{"digest": run, "name": "[2/3] RUN make", "started": at(1), "completed": at(2)}]},
+        {"vertexes": [{"digest": copy, "name": "[3/3] COPY a /a", "started": at(2), "completed": at(2.5)},
+                      {"digest": cancelled, "name": "[2/2] RUN other", "error": "context canceled"}]}, exit=0))
+    assert report.printed.splitlines()[::3] == ["#1 [2/3] RUN make", "#2 [3/3] COPY a /a"]
+    assert "other" not in report.printed
+
+
 def test_rawjson_seconds_are_completed_minus_started_and_cached_steps_take_none():
     from_, run = "sha256:" + "1" * 64, "sha256:" + "2" * 64
     report = parse_progress("x", objects(
