@@ -75,11 +75,11 @@ def layer_sizes(*histories: History, ax: Axes | None = None) -> Figure:
                 y += 1
         y += 0.5
     ax = _axes(ax, len(rows))
-    widths = [max(r.size, 1) / 1e6 for _, r in rows]
+    widths = [max(r.files_bytes, 1) / 1e6 for _, r in rows]
     bars = ax.barh(ys, widths, color=[REUSED if r.diff_id in shared else NEW for _, r in rows])
     for bar, (_, r) in zip(bars, rows):
         bar.set_hatch(SHARED_HATCH if r.diff_id in shared else None)
-    ax.bar_label(bars, [human(r.size) for _, r in rows], padding=3, fontsize=8)
+    ax.bar_label(bars, [human(r.files_bytes) for _, r in rows], padding=3, fontsize=8)
     ax.set_yticks(ys, [f"{_name(image)}: {_short(_layer_name(r))}" for image, r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
@@ -220,7 +220,7 @@ def shared_bytes(sharing: Sharing, ax: Axes | None = None) -> Figure:
              [copies, shared], [own, own], [f"{human(copies + own)}", f"{human(shared + own)}"],
              dict(color=REUSED, hatch=SHARED_HATCH, label="in layers the images share"),
              dict(color=NEW, label="in layers only one image has"))
-    ax.set_xlabel("layer bytes on disk (MB, uncompressed)")
+    ax.set_xlabel("bytes of the layers' files (MB, uncompressed)")
     ax.set_title(f"{', '.join(_name(i) for i in images)}: shared layers are stored once")
     return ax.figure
 
@@ -306,7 +306,7 @@ def trial(result: Trial, axes: tuple[Axes, Axes] | None = None) -> Figure:
 
 def _layer_boxes(history: History) -> list[tuple[str, int]]:
     """An image's layers base first, as (what made it, bytes of its files)."""
-    return [(_short(_layer_name(r), 34), r.content if r.content is not None else r.size)
+    return [(_short(_layer_name(r), 34), r.files_bytes)
             for r in reversed(history.rows) if r.diff_id is not None]
 
 
@@ -362,7 +362,7 @@ def stacks(*histories: History, ax: Axes | None = None) -> Figure:
         The figure drawn into.
     """
     columns = [[r for r in reversed(h.rows) if r.diff_id is not None] for h in histories]
-    sizes = {r.diff_id: (r.content if r.content is not None else r.size) for rows in columns for r in rows}
+    sizes = {r.diff_id: r.files_bytes for rows in columns for r in rows}
     ax = _axes(ax, max(map(len, columns)) + 2)
     width = 4.0
     for level in range(max(map(len, columns))):

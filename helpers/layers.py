@@ -63,6 +63,11 @@ class HistoryRow:
     """Bytes of the layer's files (what the lesson counts): ``size`` on the overlay2 store; on the containerd
     store read from the image's export, None where it was not read."""
 
+    @property
+    def files_bytes(self) -> int:
+        """Bytes of the layer's files where they were read (``content``), else ``size``: the figure to teach."""
+        return self.size if self.content is None else self.content
+
 
 @dataclass(repr=False)
 class History(FrameReport):
@@ -155,6 +160,7 @@ class SharedLayer:
 
     diff_id: str
     size: int
+    """Bytes of the layer's files (`HistoryRow.files_bytes`), not the disk blocks the containerd store counts."""
     instruction: str
     images: list[str]
     shared: bool
@@ -184,7 +190,7 @@ def compare(histories: list[History]) -> Sharing:
         for r in reversed(h.rows):
             if r.diff_id is None:
                 continue
-            row = rows.setdefault(r.diff_id, SharedLayer(r.diff_id, r.size, r.instruction, [], False))
+            row = rows.setdefault(r.diff_id, SharedLayer(r.diff_id, r.files_bytes, r.instruction, [], False))
             if short_name(h.image) not in row.images:
                 row.images.append(short_name(h.image))
     for row in rows.values():

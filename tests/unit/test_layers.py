@@ -45,6 +45,18 @@ def test_v1_and_v2_share_base_and_install_layers_but_not_the_app():
     assert sharing.shared_bytes > 100 * sharing.unique_bytes
 
 
+def test_sharing_on_the_containerd_store_counts_the_files_bytes_not_the_disk_blocks():
+    histories = []
+    for image in ("v1", "v2"):
+        inspect = load(f"inspect_{image}_containerd")
+        files_bytes = {d: 1000 + n for n, d in enumerate(inspect["RootFS"]["Layers"])}  # as read from the export
+        histories.append(parse_history(image, load(f"history_{image}_containerd"), inspect, files_bytes))
+    assert any(r.size % 4096 == 0 and r.size != r.content for r in histories[0].rows if r.diff_id)  # disk blocks
+    sharing = compare(histories)
+    assert [r.size for r in sharing.rows] == [1000, 1001, 1002, 1002]
+    assert sharing.shared_bytes == 2001
+
+
 def test_docker_diff_kinds():
     changes = parse_diff("c" * 64, load("diff_app"))
     assert changes.kind_of("/app.py") == "changed"
