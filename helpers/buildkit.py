@@ -136,7 +136,7 @@ class _Progress:
         statuses (``writing image sha256:...``, or on the containerd store ``exporting manifest (list)
         sha256:...``, name the image) and logs (base64 ``data`` per vertex)."""
         for v in update.get("vertexes") or []:
-            failed = bool(v.get("error")) and not v["error"].endswith(_CANCELED)  # plain progress: CANCELED
+            failed = bool(v.get("error")) and not v["error"].endswith(_CANCELED)  # cancelled is not failed
             number, vertex = self.by_digest(v["digest"], v.get("name", ""),
                                             bool(v.get("started") or v.get("completed") or v.get("cached") or failed))
             vertex.name = v.get("name") or vertex.name
