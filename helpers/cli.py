@@ -24,7 +24,18 @@ from .errors import BuilderUnavailable
 from .settings import LAB_BUILDX
 
 _BUILDX_VERSION = re.compile(r"buildx v?(\d+)\.(\d+)")
-BUILDKIT_LOCK = Path(tempfile.gettempdir()) / "layer-lab-buildkit.lock"
+_LOCK_NAME = "layer-lab-buildkit.lock"
+
+
+def lock_folder(shared: Path = Path("/run/lock")) -> Path:
+    """Where the lab's machine-wide lock files go: ``shared`` (``/run/lock``, the system's folder for lock files)
+    where it is usable, else the temp folder. A JupyterHub that gives each learner a /tmp of their own
+    (SystemdSpawner's ``isolate_tmp``) leaves ``/run/lock`` shared, so learners still take turns."""
+    usable = shared.is_dir() and (os.access(shared, os.W_OK | os.X_OK) or (shared / _LOCK_NAME).exists())
+    return shared if usable else Path(tempfile.gettempdir())
+
+
+BUILDKIT_LOCK = lock_folder() / _LOCK_NAME
 """Held by each BuildKit build of the lab on this machine (see `buildkit_turn`)."""
 BUILDKIT_GATE = BUILDKIT_LOCK.with_suffix(".gate")
 """Passed one build at a time on the way to `BUILDKIT_LOCK`, so a ``--no-cache`` build waiting there holds back

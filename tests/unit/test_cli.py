@@ -1,8 +1,16 @@
 """The docker CLI runner: the lab's BuildKit builds on one machine take turns with ``--no-cache`` ones."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from helpers import cli
 
@@ -60,3 +68,34 @@ def test_a_waiting_no_cache_build_goes_before_builds_that_come_after_it():
     for t in (running, waiting, later):
         t.join()
     assert order == ["cached, running", "no-cache", "cached, later"]
+
+
+PRIVATE_TMP_LEARNER = """
+import fcntl, os, sys
+from helpers import cli
+if os.path.exists(sys.argv[1]):
+    sys.exit(4)  # this /tmp is not private: the test proves nothing
+fd = os.open(cli.BUILDKIT_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit(3)
+"""
+
+
+def test_a_learner_with_a_private_tmp_still_waits_for_the_machine_wide_lock(tmp_path):
+    """As a JupyterHub with SystemdSpawner's ``isolate_tmp`` runs each learner: a /tmp of their own (here a tmpfs
+    in a mount namespace of its own). The learner must still find the lock another learner holds."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare to give a process a private /tmp")
+    marker = Path(tempfile.mkdtemp(dir="/tmp")) / "visible-outside-only"
+    marker.write_text("")
+    try:
+        with cli.buildkit_turn(alone=True):
+            done = subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                 'mount -t tmpfs tmpfs /tmp && exec "$0" -c "$1" "$2"', sys.executable, PRIVATE_TMP_LEARNER,
+                 str(marker)], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(marker.parent)
+    assert done.returncode == 3, f"the learner with a private /tmp did not wait (exit {done.returncode}): {done.stderr}"
