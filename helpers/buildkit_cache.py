@@ -73,6 +73,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
     received = Received.of(context, dockerfile_name)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
     ends: dict[str, str] = {}
+    meta = docker_file.meta_args(dockerfile, args)
     for stage in docker_file.stages(dockerfile, args):
         from_stage = stage.from_stage
         parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
@@ -81,7 +82,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
         for instruction in stage.instructions[1:]:
             keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
             if keyword == "ARG":
-                docker_file.declare(rest, declared)
+                docker_file.declare(rest, declared, inherited=meta)
             elif keyword in _RUNS_WITH:
                 runs_with.append(line)
             origin = instruction.flags.get("from", "").lower() if keyword in ("COPY", "ADD") else ""

@@ -13,6 +13,7 @@ import json
 import posixpath
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from . import dockerfile as docker_file
 from .context import Received, changed_files
@@ -20,13 +21,19 @@ from .layers import NOP, History, instruction_of
 from .why import Forecast
 
 
-def _json_args(args: str) -> str:
-    """A JSON-array argument as the classic builder's history writes it: ``["python" "app.py"]``."""
+def _json_list(text: str) -> list | None:
+    """A JSON array's items, or None for text that is not one."""
     try:
-        items = json.loads(args)
+        found = json.loads(text)
     except ValueError:
-        return args
-    return "[" + " ".join(json.dumps(i) for i in items) + "]" if isinstance(items, list) else args
+        return None
+    return found if isinstance(found, list) else None
+
+
+def _json_args(args: str) -> str:
+    """A JSON-array argument as the classic builder's history writes it (Go's ``%q``): ``["python" "app.py"]``."""
+    items = _json_list(args)
+    return args if items is None else "[" + " ".join(_go_quote(str(i)) for i in items) + "]"
 
 
 CHOWN_SPACED = (1, 44)
@@ -37,22 +44,31 @@ moby#45473); before it, ``--chown=1000:1000file:...``."""
 WORKDIR_AS_WRITTEN, WORKDIR_CLEANED = (1, 41), (1, 51)
 """Engine APIs measured here: Docker 20.10 writes an absolute WORKDIR as written (``/a/../b``), Docker 28.5
 cleans it (``/b``); between them the lab does not know, and predicts only paths that are already clean."""
-_EXPANDED = ("USER", "STOPSIGNAL", "VOLUME")
+_EXPANDED = ("USER", "STOPSIGNAL")
 """Instructions whose words the classic builder expands (ARG values and ENV) before writing them in the history,
 each word alone (ENV, LABEL, WORKDIR, EXPOSE and COPY/ADD, which it expands too, have rules of their own)."""
 
 
 def created_by(instruction: str, context: Received, args: dict[str, str], declared: dict[str, str | None],
-               api: tuple[int, int] = CHOWN_SPACED, env: dict[str, str | None] | None = None) -> str | None:
+               api: tuple[int, int] = CHOWN_SPACED, env: dict[str, str | None] | None = None,
+               meta: dict[str, str | None] | None = None, shell: list[str] | None = None,
+               workdir: str | None = "") -> str | None:
     """The history text (the cache key's command) the classic builder of engine API ``api`` writes for
     ``instruction``, literally (two spaces stay two spaces).
 
     Returns None for what the lab cannot predict (ADD of URLs, COPY --from, sources missing from the context).
     ``declared`` collects the ARGs seen so far and ``env`` the ENV values, as the builder does: ENV, LABEL,
     USER, WORKDIR, EXPOSE and COPY/ADD see both expanded; RUN is keyed by the build args ENV does not
-    override.
+    override. ``meta``: the ARGs before the first FROM (`helpers.dockerfile.meta_args`), whose values a
+    stage's ``ARG NAME`` without a default takes. ``shell``: what a shell-form RUN runs in (the last ``SHELL``
+    line's, `shell_of`; ``/bin/sh -c`` without one). ``workdir``: the working folder so far, which a relative
+    ``WORKDIR`` is joined to (None where it is not known).
     """
     keyword, rest = docker_file.keyword(instruction), docker_file.rest(instruction)
+    if keyword == "SHELL":  # written with Go's %v, after the new shell: /bin/bash -c #(nop)  SHELL [/bin/bash -c]
+        shell = shell_of(rest)
+        return None if shell is None else f"{_nop(shell)} SHELL [{' '.join(shell)}]"
+    nop = _nop(shell or DEFAULT_SHELL)  # a step that runs nothing is written after the shell a RUN would use
     env = {} if env is None else env
     values = _arg_values(args, declared)
     words = {**values, **env}
@@ -60,37 +76,163 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
         command = rest if not rest.startswith("[") else " ".join(json.loads(rest))
         used = sorted(f"{k}={v}" for k, v in values.items() if k not in env)
         prefix = f"|{len(used)} {' '.join(used)} " if used else ""
-        return f"{prefix}/bin/sh -c {command}" if not rest.startswith("[") else prefix + command
+        return f"{prefix}{' '.join(shell or DEFAULT_SHELL)} {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
         flags, sources, destination = _expanded_copy_arguments(rest, words)
         if set(flags) - {"chown"} or any("://" in s for s in sources):
             return None
         name = context.copy_source(sources) if sources else None
         chown = f"--chown={flags['chown']}{' ' if api >= CHOWN_SPACED else ''}" if flags.get("chown") else ""
-        return None if name is None else f"{NOP}{keyword} {chown}{name} in {destination} "
+        return None if name is None else f"{nop}{keyword} {chown}{name} in {destination} "
     if keyword == "ARG":
-        docker_file.declare(rest, declared)
+        docker_file.declare(rest, declared, inherited=meta)
+    if keyword == "HEALTHCHECK":
+        return healthcheck_text(rest, api, nop)
     if keyword in ("ENV", "LABEL"):
         found = docker_file.pairs(rest, words)
         if keyword == "ENV":
             env.update(found)
-        return f"{NOP} {keyword} {' '.join(f'{k}={v}' for k, v in found)}"
-    if keyword == "WORKDIR":  # written as one argument: one space after #(nop); a relative one is not followed
-        folder = docker_file.process_word(rest, words)
-        cleaned = posixpath.normpath(folder)
-        if not folder.startswith("/") or (folder != cleaned and WORKDIR_AS_WRITTEN < api < WORKDIR_CLEANED):
-            return None
-        return f"{NOP}WORKDIR {cleaned if api >= WORKDIR_CLEANED else folder}"
+        return f"{nop} {keyword} {' '.join(f'{k}={v}' for k, v in found)}"
+    if keyword == "WORKDIR":  # written as one argument: one space after #(nop)
+        written = workdir_written(docker_file.process_word(rest, words), workdir, api)
+        return None if written is None else f"{nop}WORKDIR {written}"
+    if keyword in ("CMD", "ENTRYPOINT"):  # the shell form runs in the shell: ["/bin/sh" "-c" "python app.py"]
+        items = _json_list(rest)
+        command = items if items is not None else [*(shell or DEFAULT_SHELL), rest]
+        return f"{nop} {keyword} [{' '.join(_go_quote(str(w)) for w in command)}]"
+    if keyword == "VOLUME":  # the folders (a JSON array's items, or the words) expanded, written with Go's %v
+        folders = _json_list(rest) or rest.split()
+        return f"{nop} VOLUME [{' '.join(docker_file.process_word(f, words) for f in folders)}]"
     if keyword == "EXPOSE":  # the parser sorts the words as written, then each is expanded (to words)
         rest = " ".join(docker_file.process_word(w, words) for w in sorted(rest.split()))
     elif keyword in _EXPANDED:
         rest = " ".join(docker_file.process_word(w, words) for w in rest.split())
-    return f"{NOP} {keyword} {_json_args(rest)}"
+    return f"{nop} {keyword} {_json_args(rest)}"
+
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+
+
+def _clean(path: str) -> str:
+    """A path cleaned as Go's ``path.Clean`` does (``posixpath.normpath`` keeps a leading ``//``)."""
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def workdir_written(folder: str, current: str | None, api: tuple[int, int] = CHOWN_SPACED) -> str | None:
+    """The working folder the classic builder writes for ``WORKDIR folder`` (expanded) after ``current``: a relative
+    one joined to it and cleaned (Go's ``path.Join``), on every engine; an absolute one as written by Docker 20.10,
+    cleaned by 28.5 (`WORKDIR_AS_WRITTEN`). None where the lab does not know it."""
+    if not folder.startswith("/"):
+        return None if current is None else _clean(posixpath.join("/", current, folder))
+    if folder != _clean(folder) and WORKDIR_AS_WRITTEN < api < WORKDIR_CLEANED:
+        return None
+    return _clean(folder) if api >= WORKDIR_CLEANED else folder
+
+
+def environment_of(config: dict) -> dict[str, str]:
+    """The ENV an image's config (`docker image inspect`'s ``Config``) sets: ``PATH``, ``PYTHON_VERSION`` ..."""
+    return dict(e.partition("=")[::2] for e in config.get("Env") or [])
+
+
+def _nop(shell: list[str]) -> str:
+    """How the classic builder's history starts a step that runs no command, under ``shell``."""
+    return f"{' '.join(shell)} #(nop) "
+
+
+def shell_of(rest: str) -> list[str] | None:
+    """The shell a ``SHELL`` line sets (its JSON array), or None for a line the engine would refuse."""
+    found = _json_list(rest)
+    return found if found and all(isinstance(w, str) for w in found) else None
 
 
 def _arg_values(args: dict[str, str], declared: dict[str, str | None]) -> dict[str, str]:
     """The declared ARGs that have a value: the build-arg given, else the default."""
     return {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
+
+
+HEALTHCHECK_QUOTED, HEALTHCHECK_PRINTED = (1, 41), (1, 51)
+"""Engine APIs measured here: Docker 20.10 writes a HEALTHCHECK's settings with Go's ``%q`` (``&{["CMD-SHELL"
+"curl x"] "30s" "0s" "0s" '\\x03'}``), Docker 28.5 with ``%v`` and a start interval (``&{[CMD-SHELL curl x] 30s 0s
+0s 0s 3}``); between them the lab does not know the text, and predicts none."""
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _nanoseconds(text: str) -> int:
+    """A Go duration (``1m30s``, ``500ms``; empty is 0) in nanoseconds, as ``time.ParseDuration`` reads it."""
+    if not text or text == "0":
+        return 0
+    if "".join(m.group(0) for m in _DURATION.finditer(text)) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(round(float(m.group(1)) * _NANOSECONDS[m.group(2)]) for m in _DURATION.finditer(text))
+
+
+def _fraction(value: int, digits: int) -> str:
+    """``value / 10**digits`` written as Go writes it: no trailing zeros, no point for a whole number."""
+    whole, part = divmod(value, 10**digits)
+    part_text = f"{part:0{digits}d}".rstrip("0")
+    return f"{whole}.{part_text}" if part_text else str(whole)
+
+
+def go_duration(ns: int) -> str:
+    """A duration as Go's ``time.Duration.String`` writes it: ``0s``, ``500ms``, ``1.5s``, ``1m0s``, ``1h2m3s``."""
+    if ns < 10**9:
+        return "0s" if ns == 0 else f"{ns}ns" if ns < 10**3 else \
+            f"{_fraction(ns, 3)}µs" if ns < 10**6 else f"{_fraction(ns, 6)}ms"
+    text = f"{_fraction(ns % (60 * 10**9), 9)}s"
+    minutes = ns // (60 * 10**9)
+    return (f"{minutes // 60}h{minutes % 60}m" if minutes >= 60 else f"{minutes}m" if minutes else "") + text
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\"}
+
+
+def _go_char(c: str, quote: str) -> str:
+    if c == quote or c in _GO_ESCAPES:
+        return _GO_ESCAPES.get(c, "\\" + c)
+    if c.isprintable():
+        return c
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _go_quote(text: str) -> str:
+    """A string as Go's ``%q`` writes it: printable letters kept (``é``), quotes and control characters escaped."""
+    return '"' + "".join(_go_char(c, '"') for c in text) + '"'
+
+
+def healthcheck_text(rest: str, api: tuple[int, int], nop: str = NOP) -> str | None:
+    """The history text the classic builder of engine API ``api`` writes for ``HEALTHCHECK rest`` (its settings
+    as Go prints them), or None where that text was not measured (`HEALTHCHECK_QUOTED`) or the line is not one
+    the engine accepts."""
+    if HEALTHCHECK_QUOTED < api < HEALTHCHECK_PRINTED:
+        return None
+    found = re.match(r"((?:--\S+\s+)*)(NONE\s*$|CMD\s+(.*))", rest, re.I | re.S)
+    if found is None:
+        return None
+    flags = dict(map(docker_file.flag, found.group(1).split()))
+    if found.group(2).upper().startswith("NONE"):
+        test = ["NONE"]
+    else:
+        command = found.group(3).strip()
+        try:
+            items = json.loads(command) if command.startswith("[") else None
+        except ValueError:
+            items = None
+        test = ["CMD", *items] if isinstance(items, list) else ["CMD-SHELL", command]
+    try:
+        times = [_nanoseconds(flags.get(name, "")) for name in ("interval", "timeout", "start-period",
+                                                                 "start-interval")]
+        retries = int(flags.get("retries") or 0)
+    except ValueError:
+        return None
+    if api <= HEALTHCHECK_QUOTED:
+        words = " ".join(_go_quote(word) for word in test)
+        durations = " ".join(f'"{go_duration(t)}"' for t in times[:3])
+        return f"{nop} HEALTHCHECK &{{[{words}] {durations} '{_go_char(chr(retries), chr(39))}'}}"
+    return f"{nop} HEALTHCHECK &{{[{' '.join(test)}] {' '.join(go_duration(t) for t in times)} {retries}}}"
 
 
 def _expanded_copy_arguments(rest: str, words: dict[str, str | None]) -> tuple[dict[str, str], list[str], str]:
@@ -113,8 +255,21 @@ def entries(history: History | None) -> list[Entry]:
     return [(r.created_by, r.created) for r in reversed(history.rows)]
 
 
-_CANNOT = ("the lab cannot predict this instruction (a URL, a relative WORKDIR, or a source the context does "
-           "not hold)")
+_CANNOT = ("the lab cannot predict this instruction (a URL, a WORKDIR or HEALTHCHECK this engine's history may "
+           "write in a way not measured, or a source the context does not hold)")
+
+
+class _Stage(NamedTuple):
+    """A finished stage as the walk left it: its chain (None where a step was not predicted), the step that broke
+    it, and the ENV, shell and working folder a stage FROM it starts with."""
+
+    chain: list[Entry] | None
+    broken: int | None
+    env: dict[str, str | None]
+    shell: list[str]
+    workdir: str | None
+    image: str | None
+    """The short id of the image an earlier build made for it, when it was reused whole."""
 
 
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
@@ -122,14 +277,14 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
              dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED,
              copied: dict[str, dict[str, str]] | None = None,
              bases: dict[str, History | None] | None = None,
-             environments: dict[str, dict[str, str]] | None = None) -> Forecast:
+             configs: dict[str, dict] | None = None, copies: dict[str, set[str]] | None = None) -> Forecast:
     """Walk the Dockerfile the way the classic builder's cache does, stage by stage.
 
     Each FROM starts a chain: the base image's history, or an earlier stage's chain as this walk
     predicted it (rebuilt from the step where it was). A ``COPY --from`` an earlier stage is keyed by the
-    files of that stage's image: when the stage was reused whole they are the files an earlier build copied,
-    so its key is the one the earlier build wrote for that destination; after a rebuilt stage the lab cannot
-    know them.
+    files of that stage's image: when the stage was reused whole they are the files an earlier build copied
+    from that very image, so its key is the one that build wrote (``copies``, or the only one written for that
+    destination on that parent); after a rebuilt stage the lab cannot know them.
 
     Args:
         dockerfile: the Dockerfile's text.
@@ -147,17 +302,20 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         copied: what the lab remembers of the files each COPY key copied; this forecast's COPY keys are added,
             so a later miss names the files that changed.
         bases: the histories of the images later stages start FROM (None for one not on the engine).
-        environments: the ENV each base image sets (its config's), which ENV, LABEL, COPY ... may expand.
+        configs: each base image's config (``Config`` of `docker image inspect`): its ENV, which ENV, LABEL,
+            COPY ... may expand, its shell and its working folder.
+        copies: the keys the lab's earlier ``COPY --from`` steps wrote, by the image they copied from (`copies_made`).
     """
-    args, bases, environments = args or {}, bases or {}, environments or {}
+    args, bases, configs = args or {}, bases or {}, configs or {}
     received = Received.of(context, dockerfile_name)
-    stages = docker_file.stages(dockerfile, args)
+    stages, meta = docker_file.stages(dockerfile, args), docker_file.meta_args(dockerfile, args)
     candidates = {s: entries(h) for s, h in sources.items()}
     steps: list[tuple[bool | None, str]] = []
-    finished: dict[str, tuple[list[Entry] | None, int | None, dict[str, str | None]]] = {}
+    finished: dict[str, _Stage] = {}
     chain: list[Entry] | None = None
     declared: dict[str, str | None] = {}
     env: dict[str, str | None] = {}
+    shell, workdir = DEFAULT_SHELL, ""
     broken: int | None = None
     unknown: int | None = None  # a step of this stage the lab could not predict: the chain after it is unknown
     stage, on_base = -1, True
@@ -165,16 +323,21 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         keyword = docker_file.keyword(line)
         if keyword == "FROM":
             if stage >= 0:
-                finished[stages[stage].name] = finished[str(stage)] = (None if unknown else chain, broken, env)
+                image = None if unknown or broken else _image_at(sources, chain)
+                finished[stages[stage].name] = finished[str(stage)] = _Stage(None if unknown else chain, broken, env,
+                                                                             shell, workdir, image)
             stage, unknown = stage + 1, None
             declared, origin = {}, stages[stage].base.lower()
             if origin in finished:
-                chain, broken, env = finished[origin][0], finished[origin][1], dict(finished[origin][2])
+                chain, broken, env, shell, workdir, _ = finished[origin]
+                env = dict(env)
                 steps.append((True, f"FROM the stage {origin}: its chain of steps goes on"))
             else:
                 history = base if stage == 0 else bases.get(stages[stage].base)
                 chain, broken = entries(history) if stage == 0 or history is not None else None, None
-                env = dict(environments.get(stages[stage].base) or {})
+                config = configs.get(stages[stage].base) or {}
+                env, shell = environment_of(config), config.get("Shell") or DEFAULT_SHELL
+                workdir = config.get("WorkingDir") or ""
                 steps.append((True, "FROM uses the base image as it is"))
             on_base = origin not in finished
             continue
@@ -184,12 +347,15 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         flags = docker_file.copy_arguments(docker_file.rest(line))[0] if keyword in ("COPY", "ADD") else {}
         if "from" in flags:
             key, why_not = _copied_from(line, flags["from"].lower(), finished, chain, candidates, declared, env,
-                                        args)
+                                        args, copies or {})
         else:
-            key, why_not = created_by(line, received, args, declared, api, env), _CANNOT
+            key, why_not = created_by(line, received, args, declared, api, env, meta, shell, workdir), _CANNOT
+            shell = (shell_of(docker_file.rest(line)) or shell) if keyword == "SHELL" else shell
+            if keyword == "WORKDIR":
+                workdir = None if key is None else key.split("#(nop) WORKDIR ", 1)[1]
         if copied is not None and key is not None and keyword in ("COPY", "ADD") and "from" not in flags:
-            sources = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
-            copied.setdefault(key, received.contents(sources) or {})  # a later build may name what changed
+            named = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
+            copied.setdefault(key, received.contents(named) or {})  # a later build may name what changed
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
@@ -220,24 +386,59 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
 
 
 def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | None,
-                 candidates: dict[str, list[Entry]], declared: dict, env: dict, args: dict) -> tuple[str | None, str]:
+                 candidates: dict[str, list[Entry]], declared: dict, env: dict, args: dict,
+                 copies: dict[str, set[str]]) -> tuple[str | None, str]:
     """The key of a ``COPY --from`` an earlier stage, when that stage was reused whole: the one an earlier
-    build wrote for the same destination on the same parent; else None and why."""
+    build wrote for the same destination on the same parent, copying from the same image where several did;
+    else None and why."""
     if origin not in finished:
         return None, f"the lab cannot predict a COPY --from {origin}: the files of an image it did not build"
-    if finished[origin][1] is not None or finished[origin][0] is None:
+    if finished[origin].broken is not None or finished[origin].chain is None:
         return None, f"the lab cannot predict this COPY: stage {origin} was rebuilt, and its files may differ"
     destination = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[2]
-    written = re.compile(rf"^{re.escape(NOP)}(COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
+    written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain or [])
     keys = {e[at][0] for e in candidates.values()
             if chain is not None and len(e) > at and e[:at] == chain and written.match(e[at][0])}
-    if len(keys) == 1:
-        return keys.pop(), ""
+    same_image = keys & copies.get(finished[origin].image or "", set())
+    if len(keys) == 1 or len(same_image) == 1:
+        return (keys if len(keys) == 1 else same_image).pop(), ""
     return None, (f"the lab cannot predict this COPY: no earlier build copied from stage {origin} to {destination} "
                   "on this parent" if not keys else "the lab cannot predict this COPY: earlier builds copied "
                   "different files there")
+
+
+def _image_at(sources: dict[str, History | None], chain: list[Entry]) -> str | None:
+    """The short id of the image whose history is ``chain``, from any of ``sources`` it leads to."""
+    for history in filter(None, sources.values()):
+        if chain and entries(history)[:len(chain)] == chain:
+            found = history.rows[len(history.rows) - len(chain)].id
+            return None if found == "<missing>" else found.split(":")[-1][:12]
+    return None
+
+
+def copies_made(dockerfile: str, args: dict[str, str] | None, steps: list[tuple[str, str | None]],
+                history: History) -> dict[str, set[str]]:
+    """The keys a classic build's ``COPY --from`` steps wrote in its image's history, by the short id of the image
+    each copied from (the last step of the stage it names): a later forecast picks among earlier builds' keys
+    by it. ``steps``: each step's instruction and short image id, as the build printed them."""
+    written = {r.id.split(":")[-1][:12]: r.created_by for r in history.rows if r.id != "<missing>"}
+    names = {name: stage.index for stage in docker_file.stages(dockerfile, args)
+             for name in (stage.name, str(stage.index))}
+    ends: list[str | None] = []
+    found: dict[str, set[str]] = {}
+    for instruction, image_id in steps:
+        keyword = docker_file.keyword(instruction)
+        if keyword == "FROM":
+            ends.append(None)
+        origin = docker_file.copy_arguments(docker_file.rest(instruction))[0].get("from", "").lower() \
+            if keyword in ("COPY", "ADD") else ""
+        if ends and origin in names and names[origin] < len(ends) and ends[names[origin]] and image_id in written:
+            found.setdefault(ends[names[origin]], set()).add(written[image_id])
+        if ends and image_id:
+            ends[-1] = image_id
+    return found
 
 
 def _engine_name(image: str) -> str:

@@ -29,7 +29,7 @@ class Instruction:
     @property
     def flags(self) -> dict[str, str]:
         """Its leading ``--name=value`` options (``--from``, ``--chown``, ``--chmod``, ``--platform`` ...)."""
-        return dict(_flag(word) for word in _leading_flags(self.rest))
+        return dict(flag(word) for word in _leading_flags(self.rest))
 
     @property
     def words(self) -> list[str]:
@@ -65,7 +65,7 @@ def _leading_flags(rest: str) -> list[str]:
     return flags
 
 
-def _flag(word: str) -> tuple[str, str]:
+def flag(word: str) -> tuple[str, str]:
     name, _, value = word[2:].partition("=")
     return name, value
 
@@ -107,7 +107,7 @@ def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:
     if " ".join(words).startswith("["):
         with contextlib.suppress(ValueError):
             words = json.loads(" ".join(words))
-    return dict(map(_flag, flags)), words[:-1], words[-1] if words else ""
+    return dict(map(flag, flags)), words[:-1], words[-1] if words else ""
 
 
 def expand(word: str, env: dict[str, str | None]) -> str:
@@ -201,21 +201,33 @@ def _value(m: re.Match, env: dict[str, str | None]) -> str:
     return value or ""
 
 
-def declare(rest: str, into: dict[str, str | None], values: dict[str, str] | None = None) -> None:
+def declare(rest: str, into: dict[str, str | None], values: dict[str, str] | None = None,
+            inherited: dict[str, str | None] | None = None) -> None:
     """Add the names an ``ARG`` line declares to ``into``: the build-arg value if one is given, else its
-    default (expanded from what is declared so far), else None."""
+    default (expanded from what is declared so far), else, for a name an ARG before the first FROM declared
+    (``inherited``, see `meta_args`), that one's value, as a stage's ``ARG NAME`` takes it; else None."""
     for word in rest.split():
         name, has_default, default = word.partition("=")
         if values and name in values:
             into[name] = values[name]
         else:
-            into[name] = expand(default, into) if has_default else into.get(name)
+            into[name] = expand(default, into) if has_default else into.get(name, (inherited or {}).get(name))
+
+
+def meta_args(dockerfile: str, args: dict[str, str] | None = None) -> dict[str, str | None]:
+    """The ARGs declared before the first FROM, with ``args`` overriding their defaults: what FROM lines see,
+    and what a stage's ``ARG NAME`` without a default takes."""
+    meta: dict[str, str | None] = {}
+    for instruction in preamble(dockerfile):
+        if instruction.keyword == "ARG":
+            declare(instruction.rest, meta, args)
+    return meta
 
 
 def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
     """The Dockerfile's stages; ARGs before the first FROM (with ``args`` overriding their defaults)
     are expanded in each FROM, as Docker does, and are the only ones a FROM sees."""
-    meta: dict[str, str | None] = {}
+    meta = meta_args(dockerfile, args)
     found: list[Stage] = []
     for instruction in parse(dockerfile):
         if instruction.keyword == "FROM":
@@ -223,10 +235,7 @@ def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
             name = words[2].lower() if len(words) > 2 and words[1].upper() == "AS" else str(len(found))
             base = expand(words[0], meta) if words else ""
             found.append(Stage(len(found), name, base, [instruction], tuple(s.name for s in found)))
-        elif not found:
-            if instruction.keyword == "ARG":
-                declare(instruction.rest, meta, args)
-        else:
+        elif found:
             found[-1].instructions.append(instruction)
     return found
 

@@ -85,6 +85,8 @@ class Lab:
         them linked (`_unpush`)."""
         self.copied: dict[str, dict[str, str]] = {}
         """The files each COPY/ADD of the lab's classic builds copied, by the step's history text (its cache key)."""
+        self.copies: dict[str, set[str]] = {}
+        """The keys of the lab's classic ``COPY --from`` steps, by the image each copied from (`cache.copies_made`)."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
         self.image_ids: dict[str, str] = {}
@@ -253,7 +255,7 @@ class Lab:
             bases = {image: self._history_if_there(image) for image in later}
             before = cache.forecast(text, folder, histories.get(base) or self._history_if_there(base),
                                     histories, args, nocache, isolated, dockerfile, self.api, self.copied, bases,
-                                    {image: self._environment(image) for image in [base, *later]})
+                                    {image: self._config(image) for image in [base, *later]}, self.copies)
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
@@ -272,7 +274,11 @@ class Lab:
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
         self.image_ids.pop(image, None)  # a later BuildKit build FROM it reads its new id
         self.workspace.note(self.notebook, "build", short_name(image))
-        report = join_layers(report, self._history(image))
+        history = self._history(image)
+        for source, keys in cache.copies_made(text, args, [(r.instruction, r.image_id) for r in report.rows],
+                                              history).items():
+            self.copies.setdefault(source, set()).update(keys)
+        report = join_layers(report, history)
         if before is not None:
             report.why = why.explain(report, before)
         return report
@@ -298,13 +304,12 @@ class Lab:
         names = {i["Id"]: next((t for t in i.get("RepoTags") or [] if t != "<none>:<none>"), i["Id"]) for i in images}
         return {names[leaf]: self._history_if_there(leaf) for leaf in leaves}
 
-    def _environment(self, image: str) -> dict[str, str]:
-        """The ENV an image's config sets (``PATH``, ``PYTHON_VERSION`` ...); empty for one not on the engine."""
+    def _config(self, image: str) -> dict:
+        """An image's config (its ENV, shell, working folder ...); empty for one not on the engine."""
         try:
-            found = self.engine.inspect_image(image)
+            return self.engine.inspect_image(image).get("Config") or {}
         except ImageMissing:
             return {}
-        return dict(e.partition("=")[::2] for e in (found.get("Config") or {}).get("Env") or [])
 
     def _build_with_buildkit(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
                              explain: bool, args: dict[str, str] | None) -> BuildReport:

@@ -10,7 +10,9 @@ from .display import ago, short_name
 from .report import FrameReport
 
 NOP = "/bin/sh -c #(nop) "
-"""How the classic builder's history marks a step that ran no command (metadata, COPY, ADD)."""
+"""How the classic builder's history marks a step that ran no command (metadata, COPY, ADD), under the default
+shell; after a ``SHELL`` line, that shell's words come before ``#(nop)``."""
+_NOP = re.compile(r"^.*? #\(nop\) ")
 _METADATA = {"CMD", "ENV", "LABEL", "EXPOSE", "ENTRYPOINT", "USER", "ARG", "STOPSIGNAL", "HEALTHCHECK",
              "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"}
 """Instructions that only change the image's config; BuildKit's history names them without ``#(nop)``."""
@@ -19,8 +21,9 @@ _METADATA = {"CMD", "ENV", "LABEL", "EXPOSE", "ENTRYPOINT", "USER", "ARG", "STOP
 def instruction_of(created_by: str) -> str:
     """The Dockerfile line a history entry came from (``#(nop)`` and shell prefixes removed)."""
     text = created_by.strip()
-    if text.startswith(NOP):
-        return re.sub(r"\s+", " ", text[len(NOP):]).strip()
+    nop = _NOP.match(text)
+    if nop:
+        return re.sub(r"\s+", " ", text[nop.end():]).strip()
     if text.startswith("/bin/sh -c "):
         return "RUN " + text[len("/bin/sh -c "):]
     return text
@@ -39,7 +42,7 @@ def makes_layer(created_by: str, size: int) -> bool:
     if size > 0:
         return True
     text = created_by.strip()
-    if text.startswith(NOP):
+    if _NOP.match(text):
         return instruction_of(text).startswith(("COPY", "ADD", "WORKDIR"))
     return text.split(" ", 1)[0] not in _METADATA
 

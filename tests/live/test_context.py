@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers.cache import created_by
+from helpers.cache import created_by, environment_of
 from helpers.context import Received
 from helpers.dockerfile import instructions
 
@@ -158,7 +158,7 @@ def test_the_classic_history_text_is_predicted_literally_and_expanded(lab, proje
     lines = instructions(text)[1:]
     written = [h["CreatedBy"] for h in lab.engine.history(lab.image("ctx-words"))[:len(lines)]][::-1]
     received, declared = Received.of(project, "Dockerfile.words"), {}
-    env = lab._environment(lab.base_image)  # the base image's ENV: PIP_NO_CACHE_DIR=1 here
+    env = environment_of(lab._config(lab.base_image))  # the base image's ENV: PIP_NO_CACHE_DIR=1 here
     assert [created_by(line, received, {"VERSION": "2.0"}, declared, lab.api, env) for line in lines] == written
 
 
@@ -194,3 +194,50 @@ def test_the_classic_explanation_follows_stages_and_copies_from_them(lab, projec
         assert [r.agrees for r in report.why.rows] == [True] * 7, report.why.frame.to_string()
     assert changed.why.rows[6].why == "a COPY source changed: app/main.py changed: the file copied to /main.py " \
         f"was {changed.why.rows[6].why.split(' was ')[1]}"
+
+
+RULES = """\
+ARG VARIANT=slim
+FROM {base}
+ARG VARIANT
+RUN echo {name} $VARIANT > /variant
+WORKDIR srv
+WORKDIR ./app/../code
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN echo $0 > /shell
+VOLUME /data /logs
+HEALTHCHECK --interval=1m30s --retries=3 CMD python -c "print(1)"
+ENTRYPOINT exec python -m http.server
+CMD ["--bind", "0.0.0.0"]
+"""
+
+
+def test_the_classic_explanation_follows_shell_workdir_volume_healthcheck_and_inherited_args(lab, project):
+    # each line is written in the history by a rule of its own (a SHELL's words before #(nop), Go's %v and %q, a
+    # relative WORKDIR joined, a stage's ARG taking the default of the one before FROM): predicted literally
+    (project / "Dockerfile.rules").write_text(RULES.format(base=lab.base_image, name=lab.workspace.name))
+    lab.build("ctx-rules", context=project, dockerfile="Dockerfile.rules")
+    steps = len(instructions(RULES))
+    for args in (None, {"VARIANT": "slim"}, {"VARIANT": "full"}):
+        again = lab.build("ctx-rules", context=project, dockerfile="Dockerfile.rules", explain=True, args=args)
+        assert [r.agrees for r in again.why.rows] == [True] * steps, again.why.frame.to_string()
+    assert again.cached == [False, True, True, False] + [False] * (steps - 4)  # VARIANT=full: its RUN and all after
+
+
+STAGED = """\
+FROM {base} AS build
+COPY app /src
+FROM {base}
+COPY --from=build /src /app
+"""
+
+
+def test_a_copy_from_a_stage_reused_whole_is_predicted_after_two_earlier_builds_copied_different_files(lab, project):
+    (project / "Dockerfile.staged").write_text(STAGED.format(base=lab.base_image))
+    first = (project / "app/main.py").read_text()
+    lab.build("ctx-staged", context=project, dockerfile="Dockerfile.staged")
+    (project / "app/main.py").write_text(f"print('second, by {lab.workspace.name}')\n")
+    lab.build("ctx-staged", context=project, dockerfile="Dockerfile.staged")
+    (project / "app/main.py").write_text(first)  # back: the first build's stage, and what it copied
+    back = lab.build("ctx-staged", context=project, dockerfile="Dockerfile.staged", explain=True)
+    assert back.cached == [True] * 4 and [r.agrees for r in back.why.rows] == [True] * 4, back.why.frame.to_string()

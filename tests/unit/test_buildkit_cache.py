@@ -46,6 +46,8 @@ def test_content_mode_env_args_and_base_change_the_keys_they_feed(context):
     arg = "FROM base\nARG V=1\nRUN echo $V\n"
     assert keys(context, arg)[2] != keys(context, arg, {"V": "2"})[2]
     assert keys(context, arg) == keys(context, arg, {"V": "1"})
+    inherited = "ARG V=1\nFROM base\nARG V\nRUN echo $V\n"  # a stage's ARG V takes the value of the one before FROM
+    assert keys(context, inherited) == keys(context, inherited, {"V": "1"}) != keys(context, inherited, {"V": "2"})
     assert keys(context, base="sha256:c")[1] != before[1]
 
 

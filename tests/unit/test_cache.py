@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from helpers.cache import _miss, created_by, forecast
+from helpers.cache import _miss, copies_made, created_by, forecast, go_duration, workdir_written
 from helpers.context import Received, tarsum
-from helpers.dockerfile import instructions
+from helpers.dockerfile import instructions, meta_args
 from helpers.layers import NOP, History, HistoryRow, parse_history
 from helpers.workspace import Workspace, lab_dockerfile
 from tests.conftest import load
@@ -26,6 +26,14 @@ def test_instructions_join_continuations_and_drop_comments():
     ("ENV A=b", "/bin/sh -c #(nop)  ENV A=b"),
     ("EXPOSE 5000", "/bin/sh -c #(nop)  EXPOSE 5000"),
     ('ENTRYPOINT ["x"]', '/bin/sh -c #(nop)  ENTRYPOINT ["x"]'),
+    # VOLUME written with Go's %v, by Docker 20.10.24 and 28.5.2 alike
+    ("VOLUME /data", "/bin/sh -c #(nop)  VOLUME [/data]"),
+    ('VOLUME ["/a", "/b c"]', "/bin/sh -c #(nop)  VOLUME [/a /b c]"),
+    ("VOLUME /x   /y", "/bin/sh -c #(nop)  VOLUME [/x /y]"),
+    # CMD and ENTRYPOINT written with Go's %q, the shell form in the shell, by both engines alike
+    ('CMD python  app.py "x"', '/bin/sh -c #(nop)  CMD ["/bin/sh" "-c" "python  app.py \\"x\\""]'),
+    ("ENTRYPOINT exec python -m pkg", '/bin/sh -c #(nop)  ENTRYPOINT ["/bin/sh" "-c" "exec python -m pkg"]'),
+    ('CMD ["python", "é", "a\\tb"]', '/bin/sh -c #(nop)  CMD ["python" "é" "a\\tb"]'),
 ])
 def test_history_text_of_each_instruction_matches_what_the_engine_wrote(instruction, expected, tmp_path):
     assert created_by(instruction, Received.of(tmp_path), {}, {}) == expected
@@ -37,6 +45,78 @@ def test_build_args_prefix_run_like_the_engine(tmp_path):
     # as the engine wrote it for `--build-arg VERSION=2`
     assert created_by("RUN echo v${VERSION} > /v", Received.of(tmp_path), {"VERSION": "2"}, declared) == \
         "|1 VERSION=2 /bin/sh -c echo v${VERSION} > /v"
+
+
+def test_a_stage_arg_without_a_default_takes_the_value_of_the_arg_before_from(tmp_path):
+    # Docker 20.10 wrote `|2 VARIANT=slim VERSION=1.0 /bin/sh -c echo $VARIANT` for this stage, and the same key
+    # with --build-arg VARIANT=slim; Docker's rule: `ARG NAME` in a stage takes the value of the ARG before FROM
+    text = "ARG VARIANT=slim\nFROM base\nARG VARIANT\nARG VERSION=1.0\nRUN echo $VARIANT\n"
+    received = Received.of(tmp_path)
+    for args in ({}, {"VARIANT": "slim"}, {"VARIANT": "full"}):
+        declared: dict = {}
+        meta = meta_args(text, args)
+        for line in instructions(text)[2:4]:
+            created_by(line, received, args, declared, meta=meta)
+        variant = args.get("VARIANT", "slim")
+        assert created_by("RUN echo $VARIANT", received, args, declared, meta=meta) == \
+            f"|2 VARIANT={variant} VERSION=1.0 /bin/sh -c echo $VARIANT"
+
+
+def test_a_shell_line_is_written_as_go_prints_it_and_later_runs_name_its_shell(tmp_path):
+    # as both engines (Docker 20.10.24 and 28.5.2) wrote them
+    (tmp_path / "Dockerfile").write_text('FROM base\nSHELL ["/bin/bash", "-c"]\nRUN echo $0\n')
+    history = History("lab-1/x:v1", [
+        HistoryRow("sha256:r", 3, "/bin/bash -c echo $0", "RUN echo $0", 0, "", [], None),
+        HistoryRow("sha256:s", 2, "/bin/bash -c #(nop)  SHELL [/bin/bash -c]", "SHELL [/bin/bash -c]", 0, "", [], None),
+        HistoryRow("sha256:b", 1, "", "", 5, "", [], "sha256:d")])
+    base = History("base", history.rows[2:])
+    found = forecast((tmp_path / "Dockerfile").read_text(), tmp_path, base, {"lab-1/x:v1": history})
+    assert [cached for cached, _ in found.steps] == [True, True, True], found.steps
+    assert created_by("ENV A=1", Received.of(tmp_path), {}, {}, shell=["/bin/bash", "-c"]) == \
+        "/bin/bash -c #(nop)  ENV A=1"
+    assert created_by("CMD echo $HOME", Received.of(tmp_path), {}, {}, shell=["/bin/bash", "-o", "pipefail", "-c"]) == \
+        '/bin/bash -o pipefail -c #(nop)  CMD ["/bin/bash" "-o" "pipefail" "-c" "echo $HOME"]'
+
+
+def test_a_relative_workdir_is_joined_to_the_working_folder_and_cleaned_as_both_engines_wrote_it():
+    # WORKDIR app, ./c/../d, $X (X=sub), /a/../b, e/ on a base with no working folder, as Docker 20.10.24 (API 1.41)
+    # and 28.5.2 (API 1.51) wrote them
+    for api, written in [((1, 41), ["/app", "/app/d", "/app/d/sub", "/a/../b", "/b/e"]),
+                         ((1, 51), ["/app", "/app/d", "/app/d/sub", "/b", "/b/e"])]:
+        current, found = "", []
+        for folder in ["app", "./c/../d", "sub", "/a/../b", "e/"]:
+            current = workdir_written(folder, current, api)
+            found.append(current)
+        assert found == written
+    assert workdir_written("app", None) is None  # after a working folder the lab could not predict
+
+
+# as `docker image history --no-trunc` printed them, Docker 20.10.24 (API 1.41) and 28.5.2 (API 1.51)
+HEALTHCHECKS = [
+    ('CMD python -c "print(1)"',
+     """&{["CMD-SHELL" "python -c \\"print(1)\\""] "0s" "0s" "0s" '\\x00'}""",
+     """&{[CMD-SHELL python -c "print(1)"] 0s 0s 0s 0s 0}"""),
+    ("""--interval=90s --timeout=500ms --start-period=1m --retries=3 CMD ["python", "-c", "print('é')"]""",
+     """&{["CMD" "python" "-c" "print('é')"] "1m30s" "500ms" "1m0s" '\\x03'}""",
+     """&{[CMD python -c print('é')] 1m30s 500ms 1m0s 0s 3}"""),
+    ("--retries=10 --interval=1h2m3s CMD echo $HOME",
+     """&{["CMD-SHELL" "echo $HOME"] "1h2m3s" "0s" "0s" '\\n'}""",
+     """&{[CMD-SHELL echo $HOME] 1h2m3s 0s 0s 0s 10}"""),
+    ("NONE", """&{["NONE"] "0s" "0s" "0s" '\\x00'}""", """&{[NONE] 0s 0s 0s 0s 0}"""),
+]
+
+
+@pytest.mark.parametrize("rest, on_20_10, on_28_5", HEALTHCHECKS)
+def test_a_healthcheck_is_written_as_each_engine_prints_its_settings(rest, on_20_10, on_28_5, tmp_path):
+    line, received = f"HEALTHCHECK {rest}", Received.of(tmp_path)
+    assert created_by(line, received, {}, {}, api=(1, 41)) == f"{NOP} HEALTHCHECK {on_20_10}"
+    assert created_by(line, received, {}, {}, api=(1, 51)) == f"{NOP} HEALTHCHECK {on_28_5}"
+    assert created_by(line, received, {}, {}, api=(1, 45)) is None  # not measured between them: not predicted
+
+
+def test_go_durations_are_written_as_go_writes_them():
+    assert [go_duration(ns) for ns in (0, 999, 1500, 2_500_000, 10**9, 1_500_000_000, 60 * 10**9, 3723 * 10**9)] == \
+        ["0s", "999ns", "1.5µs", "2.5ms", "1s", "1.5s", "1m0s", "1h2m3s"]
 
 
 def test_a_file_copy_is_named_by_its_checksum_as_the_engine_wrote_it(tmp_path):
@@ -220,3 +300,33 @@ def test_the_files_a_copy_named_by_a_variable_copies_are_remembered(tmp_path):
              copied=copied)
     digest = hashlib.sha256(b"A = 1\n").hexdigest()[:12]
     assert list(copied.values()) == [{"src/a.py": f"sha256 {digest}, mode 644"}]
+
+
+def test_a_copy_from_a_stage_reused_whole_takes_the_key_copied_from_that_very_image(tmp_path):
+    # two earlier builds copied different files from the stage (src v1, then v2); back at v1 the stage is reused
+    # whole (its first build's image), so the COPY --from copies what the first build copied: its key
+    text = "FROM base AS build\nCOPY src /src\nFROM base\nCOPY --from=build /src /out\n"
+    (tmp_path / "src").mkdir()
+    base_row = HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")
+    histories, keys = {}, []
+    for n, content in enumerate(["v1", "v2"]):
+        (tmp_path / "src" / "main.py").write_text(content)
+        key = created_by("COPY src /src", Received.of(tmp_path), {}, {})
+        stage, final = f"{n + 1}" * 12, f"{n + 5}" * 12
+        copied = f"{NOP}COPY dir:{content * 32} in /out "
+        histories[stage] = History(stage, [HistoryRow(f"sha256:{stage}", 10 * n + 2, key, "", 1, "", [], "x"),
+                                           base_row])
+        histories[final] = History(final, [HistoryRow(f"sha256:{final}", 10 * n + 3, copied, "", 1, "", [], "y"),
+                                           base_row])
+        steps = [("FROM base AS build", "b" * 12), ("COPY src /src", stage), ("FROM base", "b" * 12),
+                 ("COPY --from=build /src /out", final)]
+        made = copies_made(text, {}, steps, histories[final])
+        assert made == {stage: {copied}}
+        keys.append(made)
+    (tmp_path / "src" / "main.py").write_text("v1")
+    base = History("base", [base_row])
+    copies = {image: found for made in keys for image, found in made.items()}
+    found = forecast(text, tmp_path, base, histories, bases={"base": base}, copies=copies).steps
+    assert [hit for hit, _ in found] == [True, True, True, True]
+    unknown = forecast(text, tmp_path, base, histories, bases={"base": base}).steps[3]  # which image each copied from?
+    assert unknown[0] is None and "earlier builds copied different files there" in unknown[1]
