@@ -5,6 +5,7 @@ _KINDS = (
     ("dockerfile", ("dockerfile parse error",)),
     ("port", ("port is already allocated", "address already in use")),
     ("vanished", ("unable to find image",)),
+    ("snapshot", ("failed to prepare extraction snapshot",)),
     ("unreachable", ("connection refused", "no such host")),
     ("credentials", ("basic auth credentials", "unauthorized", "authentication required")),
     ("denied", ("denied",)),
@@ -14,8 +15,9 @@ _KINDS = (
 def classify(text: str) -> str | None:
     """What an engine's error text is about, the one place the lab reads such text: ``dockerfile`` (it does
     not parse), ``port`` (a host port is taken), ``vanished`` (an image the engine had just found is gone,
-    removed by someone else meanwhile), ``unreachable`` (the registry), ``credentials`` (a login
-    is wanted), ``denied`` (no right to push there), or None."""
+    removed by someone else meanwhile), ``snapshot`` (the containerd store lost a layer's snapshot as it unpacked
+    an image it had just built, an intermittent engine bug: moby/buildkit#6521), ``unreachable`` (the registry),
+    ``credentials`` (a login is wanted), ``denied`` (no right to push there), or None."""
     lowered = text.lower()
     return next((kind for kind, words in _KINDS if any(w in lowered for w in words)), None)
 
@@ -113,6 +115,9 @@ class BuildFailed(LabError):
         where = f"Step {step} ({instruction})" if step else "The build"
         tail = "".join(f"\n    | {line}" for line in log_tail)
         super().__init__(f"{where} failed: {message}{tail}",
+                         "Nothing is wrong with the Dockerfile: the engine lost a layer as it unpacked the image it "
+                         "had built (an intermittent bug of the containerd image store, moby/buildkit#6521). Build "
+                         "again." if classify(message) == "snapshot" else
                          "Fix that line of the Dockerfile (or the file it uses), then build again.")
 
 

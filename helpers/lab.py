@@ -324,9 +324,16 @@ class Lab:
         steps = buildkit_cache.plan(text, folder, {name: self.image_ids[name] for name in bases}, args or {},
                                     dockerfile)
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
-        events = progress.build(self.engine.build_cli(str(folder), image, dockerfile, nocache, args,
-                                                      self.workspace.name), image)
-        report = buildkit.parse_progress(image, events, text)
+        def run() -> BuildReport:
+            return buildkit.parse_progress(image, progress.build(self.engine.build_cli(
+                str(folder), image, dockerfile, nocache, args, self.workspace.name), image), text)
+
+        try:
+            report = run()
+        except BuildFailed as e:  # the containerd store lost a snapshot as it unpacked the image: once more
+            if classify(e.message) != "snapshot":
+                raise
+            report = run()
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
         if report.image_id and report.config in self.histories:  # a config read before: the same steps and layers
             history = self.histories[report.config]

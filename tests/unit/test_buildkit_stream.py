@@ -352,3 +352,36 @@ def test_an_owner_keys_the_build_apart_by_a_host_name_of_its_own(tmp_path):
     assert argv[argv.index("--add-host") + 1] == "layer-lab-lab-1a:127.0.0.1"
     plain = [chunk["line"] for _, chunk in cli.cli_build(str(tmp_path), "x:v1", docker=echo) if "line" in chunk]
     assert "--add-host" not in plain[0]
+
+
+def test_a_buildkit_build_whose_image_lost_a_snapshot_as_it_unpacked_runs_once_more(tmp_path):
+    """The containerd store can lose a parent snapshot as it unpacks the image it just built (moby/buildkit#6521,
+    seen here on Docker 28.5): not the Dockerfile's fault, and a second build succeeds."""
+    from helpers.errors import BuildFailed
+    from helpers.lab import Lab
+    from helpers.recording import ReplayEngine, _key
+    from helpers.settings import Settings
+    from helpers.workspace import Workspace
+
+    workspace = Workspace(root=tmp_path, name=load("meta_containerd")["workspace"])
+    image = f"{workspace.name}/python-hello-world:v1"
+    good = load("buildkit_rawjson_v1_nocache_containerd")
+    lost = ('failed to prepare extraction snapshot "extract-536380862-oaOA sha256:c5b5d651": parent snapshot '
+            'sha256:79e8762d does not exist: not found')
+    export = good[-2][1]["json"]["vertexes"][0]
+    failed = [*good[:-2], [2.27, {"json": {"vertexes": [{**export, "error": lost}]}}],
+              [2.28, {"line": f"ERROR: failed to build: failed to solve: {lost}"}], [2.3, {"exit": 1}]]
+    build = ("build_cli", (str(workspace.path), image, "Dockerfile", False, None, workspace.name), {})
+    calls = [(("info", (), {}), {"Driver": "overlayfs",
+                                 "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}),
+             (("inspect_image", ("base",), {}), {"Id": "sha256:b"}), (build, failed), (build, good),
+             (("history", (image,), {}), load("history_buildkit_rawjson_v2_containerd")),
+             (("inspect_image", (image,), {}), load("inspect_buildkit_rawjson_v2_containerd"))]
+    recording = {"meta": {"registry": "r", "recorded": "now"},
+                 "calls": [{"key": _key(*call), "result": result} for call, result in calls]}
+    lab = Lab(ReplayEngine(recording, "test"), Settings("r", "base", "test"), workspace)
+    lab.write_dockerfile("FROM base\nRUN pip install flask\nCMD [\"python\",\"app.py\"]\nCOPY app.py /app.py\n")
+    lab.write_app("hello world!")
+    report = lab.build("v1", builder="buildkit")
+    assert report.image_id and [s.instruction.split()[0] for s in report.rows] == ["FROM", "RUN", "CMD", "COPY"]
+    assert "Nothing is wrong with the Dockerfile" in str(BuildFailed(None, None, lost, []))
