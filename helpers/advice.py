@@ -348,8 +348,9 @@ def _advise_one(parts: list[Block], start: int, at: int, workdir: str, lists: li
 
 
 def _cut(text: str, width: int = 50) -> str:
-    """An instruction's text on one line, its runs of white space as one space, cut to ``width``."""
-    text = " ".join(text.split())
+    """An instruction's text on one line (a heredoc's, the line that opens it), its runs of white space as one
+    space, cut to ``width``."""
+    text = " ".join(text.split("\n", 1)[0].split())
     return text if len(text) <= width else text[:width - 1] + "…"
 
 

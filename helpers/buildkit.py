@@ -165,6 +165,17 @@ class _Progress:
                 vertex.log(b"\n")
 
 
+def _stage_names(dockerfile_text: str) -> dict[str, str]:
+    """Each name BuildKit may print for a stage (its ``AS`` name, ``stage-N``, or none for a lone stage: buildx
+    prints ``[stage-0 2/5]`` for some one-stage builds, ``[2/5]`` for others) -> the name `_plan` gives it."""
+    stages = docker_file.stages(dockerfile_text)
+    names = {}
+    for stage in stages:
+        planned = "" if len(stages) == 1 else stage.name if not stage.name.isdigit() else f"stage-{stage.index}"
+        names |= {alias: planned for alias in (stage.name, f"stage-{stage.index}", *([""] * (len(stages) == 1)))}
+    return names
+
+
 def _plan(dockerfile_text: str) -> list[tuple[str, tuple[str, int] | None]]:
     """Each instruction with the ``(stage, k)`` of the ``[stage k/n]`` step BuildKit prints for it, or None.
 
@@ -191,10 +202,12 @@ def _rows(vertices: dict[int, _Vertex],
     """The report's rows in Dockerfile order, and the row of each step vertex."""
     found: dict[tuple[str, int], BuildKitStep] = {}
     row_of: dict[int, BuildKitStep] = {}
+    stage_names = _stage_names(dockerfile_text) if dockerfile_text is not None else {}
     for number, v in vertices.items():
-        if m := STEP.match(v.name):
+        if m := STEP.match(v.name):  # a COPY --link's second vertex (LINK COPY ...) belongs to its first's row
             reused = v.cached or docker_file.keyword(m["text"]) == "FROM"
-            row_of[number] = found.setdefault((m["stage"] or "", int(m["k"])), BuildKitStep(
+            stage = stage_names.get(m["stage"] or "", m["stage"] or "")
+            row_of[number] = found.setdefault((stage, int(m["k"])), BuildKitStep(
                 0, m["text"], reused, 0.0 if v.cached else v.seconds, None, output=v.output, vertex=number))
     if dockerfile_text is None:
         stages = list(dict.fromkeys(stage for stage, _ in found))

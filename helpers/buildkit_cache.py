@@ -52,14 +52,42 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
     `.dockerignore`); None for what the lab cannot key: a URL, a source naming a variable or nothing in the
     context."""
     _, sources, _ = docker_file.copy_arguments(rest)
-    if "$" in rest or not sources or any("://" in s for s in sources):
+    first, _, body = rest.partition("\n")
+    inline = [m for m in map(docker_file.heredoc, sources) if m]  # heredocs: their text is in the key's own
+    if "$" in first or not sources or any("://" in s for s in sources) or \
+            ("$" in body and not all(m[2] for m in inline)):  # an unquoted heredoc expands variables
         return None
-    files = context.contents(sources)
+    named = [s for s in sources if not docker_file.heredoc(s)]
+    files = context.contents(named) if named else {}
+    if named and not files:
+        return None
     if not files:
-        return None
+        return f"{len(inline)} inline file{'s' if len(inline) > 1 else ''}", files
     if len(files) == 1:
         return f"{next(iter(files))}: {next(iter(files.values()))}", files
     return f"{len(files)} files, sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}", files
+
+
+def _mounted(context: Received, rest: str, ends: dict[str, str]) -> str | None:
+    """What a RUN's key holds of what its ``--mount=type=bind`` options mount: the context files' digests (BuildKit
+    keys them by content, as a COPY's), or the key of the stage mounted ``from``; a cache, tmpfs, secret or ssh
+    mount adds nothing but its options, which are in the line. None where the lab cannot key one."""
+    found = []
+    for mount in docker_file.mounts(rest):
+        if mount["type"] != "bind":
+            continue
+        source = mount.get("source") or mount.get("src") or "."
+        if "from" in mount:
+            origin = ends.get(mount["from"].lower())
+            if not origin:
+                return None
+            found.append(f"{source} from {origin}")
+            continue
+        files = None if "$" in source else context.contents([source])
+        if not files:
+            return None
+        found.append(f"{source}: sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}")
+    return "; ".join(found)
 
 
 def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[str, str],
@@ -88,8 +116,11 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
             origin = instruction.flags.get("from", "").lower() if keyword in ("COPY", "ADD") else ""
             if origin:
                 source = (f"from {ends[origin]}", {}) if ends.get(origin) and "$" not in rest else None
+            elif keyword in ("COPY", "ADD"):
+                source = _source(received, rest)
             else:
-                source = _source(received, rest) if keyword in ("COPY", "ADD") else ("", {})
+                mounted = _mounted(received, rest, ends) if keyword == "RUN" else ""
+                source = None if mounted is None else (mounted, {})
             if keyword not in STEP_INSTRUCTIONS or not parent or source is None:
                 steps.append(Step("", "", keyword, rest, ""))
                 parent = parent if keyword not in STEP_INSTRUCTIONS else ""  # no key: nor for what follows
@@ -97,10 +128,12 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
             inputs, files = source
             if keyword == "RUN":
                 values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
-                inputs = "; ".join(runs_with + values)
-            key = _hash(parent, keyword, rest, inputs)
-            steps.append(Step(key, parent, keyword, rest, inputs, files, ends[origin] if origin else ""))
-            parent = key
+                inputs = "; ".join(runs_with + values + ([inputs] if inputs else []))
+            linked = keyword in ("COPY", "ADD") and instruction.flags.get("link", "false") in ("", "true")
+            key = _hash("" if linked else parent, keyword, rest, inputs)  # --link copies onto nothing, then links
+            steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files,
+                              ends[origin] if origin else ""))
+            parent = _hash(parent, key) if linked else key
         ends[stage.name] = ends[str(stage.index)] = parent
     return steps
 

@@ -284,9 +284,10 @@ class Received:
         several), that path and, for a folder, everything the context holds below it; None where it names
         nothing."""
         source = source.removeprefix("/").removeprefix("./")
-        if any(ch in source for ch in "*?[\\"):
-            matcher = _glob(source)
-            found = [chosen for p in self.paths if matcher.match(p) for chosen in self.selected(p) or []]
+        if any(ch in source for ch in "*?[\\"):  # a pattern ending in / names only folders (BuildKit's rule)
+            matcher, folders = _glob(source.rstrip("/")), source.endswith("/")
+            found = [chosen for p in self.paths if matcher.match(p) and (not folders or self.is_folder(p))
+                     for chosen in self.selected(p) or []]
             return found or None
         path = _clean(source) if source else "."
         if path != "." and path not in self.paths:

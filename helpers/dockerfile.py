@@ -70,17 +70,31 @@ def flag(word: str) -> tuple[str, str]:
     return name, value
 
 
+_HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z0-9_.-]+)\2")
+"""A heredoc marker (``<<EOF``, ``<<-EOF``, ``<<"EOF"``): the lines after the instruction, up to the word alone on a
+line, are part of it (RUN, COPY and ADD, with BuildKit's Dockerfile frontend 1.4 and later)."""
+
+
 def instructions(dockerfile: str) -> list[str]:
-    """The Dockerfile's instructions as the classic builder prints them: comments dropped, ``\\`` lines joined."""
+    """The Dockerfile's instructions as the builders read them: comments dropped, ``\\`` lines joined, and the
+    heredocs a RUN, COPY or ADD line opens kept with it, each body and its closing word on lines of their own."""
     found, pending = [], ""
-    for line in dockerfile.splitlines():
+    lines = iter(dockerfile.splitlines())
+    for line in lines:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line.rstrip().endswith("\\"):
             pending += line.rstrip()[:-1]
             continue
-        found.append((pending + line).strip())
+        text = (pending + line).strip()
         pending = ""
+        if keyword(text) in ("RUN", "COPY", "ADD"):
+            for strip_tabs, _, word in _HEREDOC.findall(text):
+                for body in lines:
+                    text += "\n" + body
+                    if (body.lstrip("\t") if strip_tabs else body) == word:
+                        break
+        found.append(text)
     return found + ([pending.strip()] if pending.strip() else [])
 
 
@@ -100,8 +114,26 @@ def parse(dockerfile: str) -> list[Instruction]:
     return [Instruction(keyword(text), rest(text), text) for text in instructions(dockerfile)]
 
 
+def heredoc(word: str) -> re.Match | None:
+    """The marker a COPY/ADD source or a RUN word opens a heredoc with (group 2: its quote, if any), or None."""
+    return _HEREDOC.fullmatch(word)
+
+
+def mounts(rest: str) -> list[dict[str, str]]:
+    """A RUN's ``--mount`` options, each as its ``key=value`` fields (``type`` is ``bind`` where none is given)."""
+    found = []
+    for word in _leading_flags(rest.split("\n", 1)[0]):
+        name, value = flag(word)
+        if name == "mount":
+            fields = dict(part.partition("=")[::2] for part in value.split(",") if part)
+            found.append({"type": "bind", **fields})
+    return found
+
+
 def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:
-    """A COPY/ADD's flags (``--chown=...``), sources and destination, in shell or JSON form."""
+    """A COPY/ADD's flags (``--chown=...``), sources and destination, in shell or JSON form (its first line: a
+    heredoc's body follows it)."""
+    rest = rest.split("\n", 1)[0]
     flags = _leading_flags(rest)
     words = rest.split()[len(flags):]
     if " ".join(words).startswith("["):

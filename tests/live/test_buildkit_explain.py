@@ -110,3 +110,30 @@ def test_another_labs_builds_of_the_same_steps_never_serve_this_lab(lab, engine)
         assert v1.step("RUN").diff_id not in {first.step("RUN").diff_id, theirs.step("RUN").diff_id}
     finally:
         other.cleanup()
+
+
+
+MOUNTS = """\
+FROM {base}
+RUN echo {ws} > /owner
+RUN --mount=type=cache,target=/root/.cache echo cached
+RUN --mount=type=bind,source=req.txt,target=/tmp/req.txt cat /tmp/req.txt > /req
+"""
+NEWER = "COPY --link app.py /app.py\nRUN <<EOF\necho {ws} > /heredoc\necho second >> /heredoc\nEOF\n" \
+    "COPY <<EOT /etc/motd\nhello {ws}\nEOT\n"
+"""Read by the Dockerfile frontend of Docker 23 and later (API 1.42): COPY --link and heredocs."""
+
+
+def test_mounts_link_and_heredocs_are_predicted_as_buildkit_keys_them(lab, tmp_path):
+    # a bind mount keyed by the files it mounts, a cache mount by its options, COPY --link apart from its parent
+    newer = lab.api >= (1, 42)
+    text = MOUNTS.format(base=lab.base_image, ws=lab.workspace.name) + (NEWER.format(ws=lab.workspace.name) * newer)
+    (tmp_path / "Dockerfile").write_text(text)
+    (tmp_path / "req.txt").write_text("six\n")
+    (tmp_path / "app.py").write_text(f"print('{lab.workspace.name}')\n")
+    lab.build("bk-mounts", context=tmp_path, builder="buildkit")
+    (tmp_path / "req.txt").write_text("six\nflask\n")
+    changed = lab.build("bk-mounts", context=tmp_path, builder="buildkit", explain=True)
+    assert all(r.agrees for r in changed.why.rows), changed.why.frame.to_string()
+    assert changed.cached == [True, True, True, False] + [True, False, False] * newer  # --link: still reused
+    assert "req.txt" in changed.why.rows[3].why

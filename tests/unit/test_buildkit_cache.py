@@ -149,3 +149,27 @@ def test_a_copy_from_a_stage_reused_whole_is_predicted_and_one_from_a_rebuilt_st
     assert [hit for hit, _ in changed] == [None, True, False, False, True, None, None, None, None]
     assert "the stage it copies from was rebuilt" in changed[6][1]
     assert "it follows step 7, which it could not predict" in changed[7][1]
+
+
+def test_heredocs_mounts_and_link_are_keyed_as_buildkit_keys_them(context):
+    (context / "req.txt").write_text("six\n")
+    text = ("FROM base\nRUN <<EOF\necho one\nEOF\nCOPY <<EOT /etc/motd\nhello\nEOT\n"
+            "RUN --mount=type=cache,target=/root/.cache pip install -r /dev/null\n"
+            "RUN --mount=type=bind,source=req.txt,target=/tmp/req.txt cat /tmp/req.txt\n"
+            "COPY --link app.py /app.py\n")
+    before = keys(context, text)
+    assert all(before[1:]) and len(before) == 6  # every line a step with a key: no heredoc body read as a line
+    assert keys(context, text.replace("echo one", "echo two"))[1] != before[1]  # a heredoc's body is its text
+    assert keys(context, text.replace("hello", "bye"))[2] != before[2]
+    (context / "req.txt").write_text("six\nflask\n")
+    changed = keys(context, text)
+    assert changed[:4] == before[:4] and changed[4] != before[4]  # a bind mount is keyed by the files it mounts
+    assert changed[5] == before[5]  # a COPY --link copies onto nothing: its key does not follow its parent's
+
+
+def test_a_wildcard_ending_in_a_slash_copies_only_folders(context):
+    for name in ("src/a/x.py", "src/b/y.py", "src/top.py"):
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text(name)
+    found = plan("FROM base\nCOPY src/*/ /flat/\n", context, {"base": "sha256:b"}, {})[1]
+    assert found.key and set(found.files) == {"src/a/x.py", "src/b/y.py"}

@@ -385,3 +385,19 @@ def test_a_buildkit_build_whose_image_lost_a_snapshot_as_it_unpacked_runs_once_m
     report = lab.build("v1", builder="buildkit")
     assert report.image_id and [s.instruction.split()[0] for s in report.rows] == ["FROM", "RUN", "CMD", "COPY"]
     assert "Nothing is wrong with the Dockerfile" in str(BuildFailed(None, None, lost, []))
+
+
+def test_a_one_stage_build_printed_with_stage_0_and_a_link_vertex_maps_to_its_lines():
+    # as buildx 0.29 printed them on Docker 28.5 for a one-stage Dockerfile with a bind mount and a COPY --link
+    dockerfile = ("FROM base\nRUN <<EOF\necho one\nEOF\n"
+                  "RUN --mount=type=bind,source=req.txt,target=/tmp/req.txt cat /tmp/req.txt > /req\n"
+                  "COPY --link app.py /app.py\n")
+    report = parse_progress("x", lines(
+        "#5 [stage-0 1/4] FROM docker.io/library/base", "#5 CACHED",
+        "#6 [stage-0 2/4] RUN <<EOF (echo one)", "#6 CACHED",
+        "#8 [stage-0 4/4] COPY --link app.py /app.py", "#8 CACHED",
+        "#9 [stage-0 3/4] RUN --mount=type=bind,source=req.txt,target=/tmp/req.txt cat /tmp/req.txt > /req",
+        "#9 DONE 0.2s", "#10 [stage-0 4/4] LINK COPY --link app.py /app.py", "#10 DONE 0.0s"), dockerfile)
+    assert [(s.instruction.split()[0], s.cached, s.vertex) for s in report.rows] == [
+        ("FROM", True, 5), ("RUN", True, 6), ("RUN", False, 9), ("COPY", True, 8)]
+    assert report.rows[1].instruction == "RUN <<EOF\necho one\nEOF"

@@ -62,3 +62,15 @@ def test_keyword_rest_and_copy_arguments():
     assert docker_file.copy_arguments("app.py /app.py") == ({}, ["app.py"], "/app.py")
     assert docker_file.copy_arguments("--chown=1 --link a b /d/") == ({"chown": "1", "link": ""}, ["a", "b"], "/d/")
     assert docker_file.copy_arguments('["my file", "/dst"]') == ({}, ["my file"], "/dst")
+
+
+def test_heredocs_stay_with_the_instruction_that_opens_them():
+    text = ("FROM base\nRUN <<EOF\necho one\n# not a comment here\n\nEOF\nCOPY <<-A <<\"B\" /dst/\n\tbody a\n\tA\n"
+            "$B\nB\nCMD x\n")
+    assert docker_file.instructions(text) == [
+        "FROM base", "RUN <<EOF\necho one\n# not a comment here\n\nEOF", 'COPY <<-A <<"B" /dst/\n\tbody a\n\tA\n$B\nB',
+        "CMD x"]
+    assert docker_file.copy_arguments(docker_file.rest(docker_file.instructions(text)[2])) == \
+        ({}, ["<<-A", '<<"B"'], "/dst/")
+    assert docker_file.mounts("--mount=type=cache,target=/c --mount=source=a,target=/b cmd") == [
+        {"type": "cache", "target": "/c"}, {"type": "bind", "source": "a", "target": "/b"}]
