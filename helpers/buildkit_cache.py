@@ -68,6 +68,17 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
     return f"{len(files)} files, sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}", files
 
 
+def _expanded(rest: str, words: dict[str, str]) -> str | None:
+    """A COPY/ADD's line with the ARG and ENV values it names put in, as BuildKit expands them before it keys the
+    step; None where it names one this Dockerfile does not set (a base image's ENV) or is in JSON form."""
+    first, newline, body = rest.partition("\n")
+    if "$" not in first:
+        return rest
+    if first.lstrip().startswith("[") or not docker_file.variables(first) <= words.keys():
+        return None
+    return " ".join(docker_file.process_word(w, words) for w in first.split()) + newline + body
+
+
 def _mounted(context: Received, rest: str, ends: dict[str, str]) -> str | None:
     """What a RUN's key holds of what its ``--mount=type=bind`` options mount: the context files' digests (BuildKit
     keys them by content, as a COPY's), or the key of the stage mounted ``from``; a cache, tmpfs, secret or ssh
@@ -101,20 +112,28 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
     received = Received.of(context, dockerfile_name)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
     ends: dict[str, str] = {}
+    envs: dict[str, dict[str, str]] = {}
     meta = docker_file.meta_args(dockerfile, args)
     for stage in docker_file.stages(dockerfile, args):
         from_stage = stage.from_stage
         parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
         steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else ""))
         runs_with, declared = [], {}
+        env = dict(envs.get(stage.base.lower()) or {"PATH": docker_file.DEFAULT_PATH}) if from_stage else \
+            {"PATH": docker_file.DEFAULT_PATH}  # a base image's own ENV is not known here
         for instruction in stage.instructions[1:]:
             keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
+            words = {**{k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}, **env}
             if keyword == "ARG":
                 docker_file.declare(rest, declared, inherited=meta)
             elif keyword in _RUNS_WITH:
                 runs_with.append(line)
+                env.update(docker_file.pairs(rest, words) if keyword == "ENV" else {})
             origin = instruction.flags.get("from", "").lower() if keyword in ("COPY", "ADD") else ""
-            if origin:
+            rest = _expanded(rest, words) if keyword in ("COPY", "ADD") else rest
+            if rest is None:
+                source = None
+            elif origin:
                 source = (f"from {ends[origin]}", {}) if ends.get(origin) and "$" not in rest else None
             elif keyword in ("COPY", "ADD"):
                 source = _source(received, rest)
@@ -122,7 +141,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                 mounted = _mounted(received, rest, ends) if keyword == "RUN" else ""
                 source = None if mounted is None else (mounted, {})
             if keyword not in STEP_INSTRUCTIONS or not parent or source is None:
-                steps.append(Step("", "", keyword, rest, ""))
+                steps.append(Step("", "", keyword, instruction.rest, ""))
                 parent = parent if keyword not in STEP_INSTRUCTIONS else ""  # no key: nor for what follows
                 continue
             inputs, files = source
@@ -135,6 +154,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                               ends[origin] if origin else ""))
             parent = _hash(parent, key) if linked else key
         ends[stage.name] = ends[str(stage.index)] = parent
+        envs[stage.name] = envs[str(stage.index)] = env
     return steps
 
 

@@ -337,6 +337,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                 chain, broken = entries(history) if stage == 0 or history is not None else None, None
                 config = configs.get(stages[stage].base) or {}
                 env, shell = environment_of(config), config.get("Shell") or DEFAULT_SHELL
+                env.setdefault("PATH", docker_file.DEFAULT_PATH)  # the builder adds it where the base sets none
                 workdir = config.get("WorkingDir") or ""
                 steps.append((True, "FROM uses the base image as it is"))
             on_base = origin not in finished
@@ -363,6 +364,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         elif unknown:
             steps.append((None, f"the lab cannot predict this step: it follows step {unknown}, which it could not "
                                 "predict (reused, it would be looked up on that image; rebuilt, this step is too)"))
+        elif chain is None and stages[stage].from_stage:
+            steps.append((None, f"the lab cannot predict this stage: it goes on from stage {stages[stage].base}, "
+                                "which the lab could not predict to its end"))
         elif chain is None:
             steps.append((None, f"the lab cannot predict this stage: its base {stages[stage].base} is not on "
                                 "the engine yet"))

@@ -114,6 +114,15 @@ def parse(dockerfile: str) -> list[Instruction]:
     return [Instruction(keyword(text), rest(text), text) for text in instructions(dockerfile)]
 
 
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The PATH both builders give a stage whose base image sets none (moby's ``system.DefaultPathEnv``)."""
+
+
+def variables(text: str) -> set[str]:
+    """The names of the variables ``text`` refers to (``$A``, ``${B:-x}``)."""
+    return {m["braced"] or m["bare"] for m in _VARIABLE.finditer(text)}
+
+
 def heredoc(word: str) -> re.Match | None:
     """The marker a COPY/ADD source or a RUN word opens a heredoc with (group 2: its quote, if any), or None."""
     return _HEREDOC.fullmatch(word)

@@ -173,3 +173,11 @@ def test_a_wildcard_ending_in_a_slash_copies_only_folders(context):
         (context / name).write_text(name)
     found = plan("FROM base\nCOPY src/*/ /flat/\n", context, {"base": "sha256:b"}, {})[1]
     assert found.key and set(found.files) == {"src/a/x.py", "src/b/y.py"}
+
+
+def test_a_copy_naming_arg_and_env_values_is_keyed_by_them_expanded(context):
+    expanded = keys(context, "FROM base\nENV APP=/srv\nARG UID=1000\nCOPY --chown=${UID} app.py $APP/\n")
+    assert expanded[3] and expanded[3] == keys(context, "FROM base\nCOPY --chown=1000 app.py /srv/\n")[1]
+    assert keys(context, "FROM base\nENV APP=/srv\nARG UID=1000\nCOPY --chown=${UID} app.py $APP/\n",
+                {"UID": "1001"})[3] != expanded[3]
+    assert keys(context, "FROM base\nCOPY app.py $HOME/\n")[1] == ""  # a base image's ENV: not known here

@@ -330,3 +330,13 @@ def test_a_copy_from_a_stage_reused_whole_takes_the_key_copied_from_that_very_im
     assert [hit for hit, _ in found] == [True, True, True, True]
     unknown = forecast(text, tmp_path, base, histories, bases={"base": base}).steps[3]  # which image each copied from?
     assert unknown[0] is None and "earlier builds copied different files there" in unknown[1]
+
+
+def test_a_base_image_without_path_gets_the_default_path_an_env_line_expands(tmp_path):
+    # Docker 20.10 and 28.5 both wrote this for `ENV PATH=/opt/bin:$PATH` on the lab's base, whose config sets no PATH
+    written = "/bin/sh -c #(nop)  ENV PATH=/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    base_row = HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")
+    built = History("lab-1/x:v1", [HistoryRow("sha256:e", 2, written, "", 0, "", [], None), base_row])
+    found = forecast("FROM base\nENV PATH=/opt/bin:$PATH\n", tmp_path, History("base", [base_row]),
+                     {"lab-1/x:v1": built}, configs={"base": {"Env": ["LANG=C.UTF-8"]}})
+    assert [hit for hit, _ in found.steps] == [True, True], found.steps
