@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -84,18 +83,19 @@ except BlockingIOError:
 
 
 def test_a_learner_with_a_private_tmp_still_waits_for_the_machine_wide_lock(tmp_path):
-    """As a JupyterHub with SystemdSpawner's ``isolate_tmp`` runs each learner: a /tmp of their own (here a tmpfs
-    in a mount namespace of its own). The learner must still find the lock another learner holds."""
+    """As a JupyterHub with SystemdSpawner's ``isolate_tmp`` runs each learner: a temp folder of their own (here a
+    tmpfs over the learner's TMPDIR, in a mount namespace of its own: not over /tmp, which may hold this checkout).
+    The learner must still find the lock another learner holds."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
-        pytest.skip("needs root and unshare to give a process a private /tmp")
-    marker = Path(tempfile.mkdtemp(dir="/tmp")) / "visible-outside-only"
+        pytest.skip("needs root and unshare to give a process a private temp folder")
+    private = tmp_path / "private-tmp"
+    private.mkdir()
+    marker = private / "visible-outside-only"
     marker.write_text("")
-    try:
-        with cli.buildkit_turn(alone=True):
-            done = subprocess.run(
-                ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                 'mount -t tmpfs tmpfs /tmp && exec "$0" -c "$1" "$2"', sys.executable, PRIVATE_TMP_LEARNER,
-                 str(marker)], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
-    finally:
-        shutil.rmtree(marker.parent)
+    with cli.buildkit_turn(alone=True):
+        done = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount -t tmpfs tmpfs "$TMPDIR" && exec "$0" -c "$1" "$2"', sys.executable, PRIVATE_TMP_LEARNER,
+             str(marker)], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "TMPDIR": str(private)})
     assert done.returncode == 3, f"the learner with a private /tmp did not wait (exit {done.returncode}): {done.stderr}"
