@@ -53,11 +53,12 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
     context."""
     _, sources, _ = docker_file.copy_arguments(rest)
     first, _, body = rest.partition("\n")
-    inline = [m for m in map(docker_file.heredoc, sources) if m]  # heredocs: their text is in the key's own
+    marks = [docker_file.heredoc(s) for s in sources]  # heredocs: their text is in the key's own
+    inline = [m for m in marks if m]
     if "$" in first or not sources or any("://" in s for s in sources) or \
             ("$" in body and not all(m[2] for m in inline)):  # an unquoted heredoc expands variables
         return None
-    named = [s for s in sources if not docker_file.heredoc(s)]
+    named = [s for s, m in zip(sources, marks) if not m]
     files = context.contents(named) if named else {}
     if named and not files:
         return None
@@ -65,7 +66,12 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
         return f"{len(inline)} inline file{'s' if len(inline) > 1 else ''}", files
     if len(files) == 1:
         return f"{next(iter(files))}: {next(iter(files.values()))}", files
-    return f"{len(files)} files, sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}", files
+    return f"{len(files)} files, sha256 {_digest(files)}", files
+
+
+def _digest(files: dict[str, str]) -> str:
+    """One short digest of several files' `Received.contents` entries."""
+    return _hash(*(f"{p} {v}" for p, v in sorted(files.items())))[:12]
 
 
 def _expanded(rest: str, words: dict[str, str]) -> str | None:
@@ -97,7 +103,7 @@ def _mounted(context: Received, rest: str, ends: dict[str, str]) -> str | None:
         files = None if "$" in source else context.contents([source])
         if not files:
             return None
-        found.append(f"{source}: sha256 {_hash(*(f'{p} {v}' for p, v in sorted(files.items())))[:12]}")
+        found.append(f"{source}: sha256 {_digest(files)}")
     return "; ".join(found)
 
 
@@ -123,7 +129,8 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
             {"PATH": docker_file.DEFAULT_PATH}  # a base image's own ENV is not known here
         for instruction in stage.instructions[1:]:
             keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
-            words = {**{k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}, **env}
+            values = docker_file.arg_values(args, declared)  # as they stand before this line
+            words = {**values, **env}
             if keyword == "ARG":
                 docker_file.declare(rest, declared, inherited=meta)
             elif keyword in _RUNS_WITH:
@@ -146,8 +153,8 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                 continue
             inputs, files = source
             if keyword == "RUN":
-                values = [f"{k}={args.get(k, v)}" for k, v in sorted(declared.items()) if args.get(k, v) is not None]
-                inputs = "; ".join(runs_with + values + ([inputs] if inputs else []))
+                inputs = "; ".join(runs_with + [f"{k}={v}" for k, v in sorted(values.items())] +
+                                   ([inputs] if inputs else []))
             linked = keyword in ("COPY", "ADD") and instruction.flags.get("link", "false") in ("", "true")
             key = _hash("" if linked else parent, keyword, rest, inputs)  # --link copies onto nothing, then links
             steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files,

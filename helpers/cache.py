@@ -70,7 +70,7 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
         return None if shell is None else f"{_nop(shell)} SHELL [{' '.join(shell)}]"
     nop = _nop(shell or DEFAULT_SHELL)  # a step that runs nothing is written after the shell a RUN would use
     env = {} if env is None else env
-    values = _arg_values(args, declared)
+    values = docker_file.arg_values(args, declared)
     words = {**values, **env}
     if keyword == "RUN":
         command = rest if not rest.startswith("[") else " ".join(json.loads(rest))
@@ -144,11 +144,6 @@ def shell_of(rest: str) -> list[str] | None:
     """The shell a ``SHELL`` line sets (its JSON array), or None for a line the engine would refuse."""
     found = _json_list(rest)
     return found if found and all(isinstance(w, str) for w in found) else None
-
-
-def _arg_values(args: dict[str, str], declared: dict[str, str | None]) -> dict[str, str]:
-    """The declared ARGs that have a value: the build-arg given, else the default."""
-    return {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
 
 
 HEALTHCHECK_QUOTED, HEALTHCHECK_PRINTED = (1, 41), (1, 51)
@@ -355,7 +350,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             if keyword == "WORKDIR":
                 workdir = None if key is None else key.split("#(nop) WORKDIR ", 1)[1]
         if copied is not None and key is not None and keyword in ("COPY", "ADD") and "from" not in flags:
-            named = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[1]
+            words = {**docker_file.arg_values(args, declared), **env}
+            named = _expanded_copy_arguments(docker_file.rest(line), words)[1]
             copied.setdefault(key, received.contents(named) or {})  # a later build may name what changed
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
@@ -399,7 +395,7 @@ def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | No
         return None, f"the lab cannot predict a COPY --from {origin}: the files of an image it did not build"
     if finished[origin].broken is not None or finished[origin].chain is None:
         return None, f"the lab cannot predict this COPY: stage {origin} was rebuilt, and its files may differ"
-    destination = _expanded_copy_arguments(docker_file.rest(line), {**_arg_values(args, declared), **env})[2]
+    destination = _expanded_copy_arguments(docker_file.rest(line), {**docker_file.arg_values(args, declared), **env})[2]
     written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain or [])

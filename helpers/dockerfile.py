@@ -255,6 +255,11 @@ def declare(rest: str, into: dict[str, str | None], values: dict[str, str] | Non
             into[name] = expand(default, into) if has_default else into.get(name, (inherited or {}).get(name))
 
 
+def arg_values(args: dict[str, str], declared: dict[str, str | None]) -> dict[str, str]:
+    """The declared ARGs that have a value: the build-arg given, else the default."""
+    return {k: args.get(k, v) for k, v in declared.items() if args.get(k, v) is not None}
+
+
 def meta_args(dockerfile: str, args: dict[str, str] | None = None) -> dict[str, str | None]:
     """The ARGs declared before the first FROM, with ``args`` overriding their defaults: what FROM lines see,
     and what a stage's ``ARG NAME`` without a default takes."""
