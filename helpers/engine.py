@@ -37,6 +37,7 @@ from .errors import (
     parse_error_detail,
 )
 from .export import read_export
+from .layer_folders import read_layers
 from .settings import on_loopback, registry_host
 
 MIN_API = (1, 41)
@@ -176,9 +177,11 @@ class Engine:
             return self.api.history(ref)
 
     def layer_files(self, image: str) -> dict:
-        """Each layer's file list, read from the streamed export of ``image`` (headers only, nothing on disk)."""
+        """Each layer's file list: read in place from the overlay2 store's layer folders when the engine keeps them
+        on this machine (`helpers.layer_folders`), else from the streamed export of ``image`` (headers only)."""
         with translated(f"read the files of {image}"):
-            return read_export(self.api.get_image(image), image)
+            in_place = read_layers(image, self.api.inspect_image(image), self.api.info())
+            return in_place if in_place is not None else read_export(self.api.get_image(image), image)
 
     def images(self) -> list[dict]:
         """Every image, intermediate ones included (``docker images -a``)."""

@@ -58,7 +58,7 @@ def _kind(info: tarfile.TarInfo) -> str:
     return "link" if info.issym() or info.islnk() else "other"
 
 
-def _without_implied_dirs(entries: list[list]) -> list[list]:
+def without_implied_dirs(entries: list[list]) -> list[list]:
     """Drop directory entries that other entries of the same layer lie under (their paths imply them)."""
     implied = {parent for path, _, _ in entries for parent in parents(path)}
     return [e for e in entries if e[2] != "dir" or e[0] not in implied]
@@ -80,7 +80,7 @@ def layer_entries(fileobj: io.BufferedIOBase) -> list[list]:
             path = _path(info.name)
             if path:
                 entries.append([path, info.size if info.isreg() else 0, _kind(info)])
-    return sorted(_without_implied_dirs(entries))
+    return sorted(without_implied_dirs(entries))
 
 
 def _sniff(size: int, head: bytes) -> str:
@@ -135,7 +135,7 @@ def _layout(docs: dict, image: str) -> tuple[str, list[str], dict]:
     raise ExportUnreadable(f"The export of {image} holds neither manifest.json nor index.json.")
 
 
-def _made_layers(config: dict, count: int) -> list[dict]:
+def made_layers(config: dict, count: int) -> list[dict]:
     """The config's history entries that made a layer, when they are as many as the layers."""
     made = [h for h in config.get("history") or [] if not h.get("empty_layer")]
     return made if len(made) == count else [{} for _ in range(count)]
@@ -179,7 +179,7 @@ class _Members:
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         diff_ids = diff_ids if len(diff_ids) == len(names) else [None] * len(names)
         rows = []
-        for name, diff_id, made in zip(names, diff_ids, _made_layers(config, len(names))):
+        for name, diff_id, made in zip(names, diff_ids, made_layers(config, len(names))):
             entries = self.layers.get(_resolve(posixpath.normpath(name), self.links))
             if not isinstance(entries, list):
                 why = entries or "not in the export"

@@ -14,7 +14,10 @@ import time
 
 import pytest
 
+from helpers import store
+from helpers.export import read_export
 from helpers.files import changes_between, parse_layer_files, waste
+from helpers.layer_folders import read_layers
 from helpers.recording import RecordingEngine, ReplayEngine, read
 
 pytestmark = pytest.mark.live
@@ -113,3 +116,33 @@ def test_reading_the_stream_vs_save_and_extract(lab, images, files):
     print(f"\n{image} ({size / 1e6:.0f} MB): Engine.layer_files median {reader:.2f} s; "
           f"docker save + tar -x of the export and of every layer median {cli:.2f} s (3 runs each)")
     assert reader > 0 and cli > 0
+
+
+ODD_LAYERS = """FROM {base}
+RUN mkdir -p /odd/keep /odd/replaced /odd/gone && echo a > /odd/keep/a && echo b > /odd/replaced/b \\
+ && echo c > /odd/gone/c && echo d > "/odd/with space é" && ln /odd/keep/a /odd/keep/a-link \\
+ && ln -s keep/a /odd/symlink && mkfifo /odd/fifo \\
+ && python -c "import socket; socket.socket(socket.AF_UNIX).bind('/odd/socket')"
+RUN rm -rf /odd/gone /odd/replaced /odd/keep/a && mkdir /odd/replaced && echo new > /odd/replaced/new \\
+ && ln "/odd/with space é" /odd/keep/z-link && touch /odd/keep/a-link
+"""
+
+
+def test_layer_folders_list_what_the_export_lists(lab):
+    """Read in place (overlay2 here) or not, each layer's entries equal those of `docker save`'s stream:
+    whiteouts, an opaque folder, hard and symbolic links, a fifo, a socket, a name with a space."""
+    lab.write_dockerfile(ODD_LAYERS.format(base=lab.base_image), "Dockerfile.odd")
+    image = lab.build("odd", dockerfile="Dockerfile.odd").tag
+    inspected, info = lab.engine.api.inspect_image(image), lab.engine.api.info()
+    in_place = read_layers(image, inspected, info)
+    exported = read_export(lab.engine.api.get_image(image), image)
+    if store.kind(lab.engine.info()) == store.CONTAINERD:
+        assert in_place is None, "the containerd store keeps no overlay2 layer folders to read"
+        return
+    assert in_place is not None, "Docker 20.10 with overlay2 on this machine: the folders are read in place"
+    assert lab.engine.layer_files(image)["layout"] == "overlay2 folders"
+    for folder, tar in zip(in_place["layers"], exported["layers"], strict=True):
+        assert {k: v for k, v in folder.items() if k != "member"} == {k: v for k, v in tar.items() if k != "member"}
+    top = dict((path, (size, kind)) for path, size, kind in in_place["layers"][-1]["entries"])
+    assert {"/odd/.wh.gone", "/odd/keep/.wh.a", "/odd/replaced/.wh..wh..opq"} <= set(top)
+    assert "/odd/socket" not in dict((p, s) for p, s, _ in in_place["layers"][-2]["entries"])

@@ -15,8 +15,8 @@ from helpers.engine import Engine
 from helpers.recording import RecordingEngine, ReplayEngine, _key, read
 
 HELPERS = Path(__file__).resolve().parents[2] / "helpers"
-BOUNDARY = {"engine", "cli", "export", "recording"}
-"""The engine/registry client, the docker CLI runner, the image export reader, and recording."""
+BOUNDARY = {"engine", "cli", "export", "layer_folders", "recording"}
+"""The engine/registry client, the docker CLI runner, the image export and layer folder readers, and recording."""
 COMPOSITION = {"lab", "__init__"}
 """Where the live and replay engines are put together with the rest (and nothing else)."""
 OUTSIDE = {"docker", "requests", "urllib3", "subprocess", "socket"}
