@@ -21,7 +21,7 @@ from .cleanup import plan as cleanup_plan
 from .containers import App, Changes, parse_diff
 from .display import short_name
 from .engine import Engine
-from .errors import BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable, classify
+from .errors import BadDockerfile, BadInput, BuildFailed, EngineUnavailable, ImageMissing, RegistryUnavailable, classify
 from .layers import History, parse_history
 from .notebook import install_error_display
 from .project import Project, open_project
@@ -39,6 +39,10 @@ CACHE_SOURCES = 12
 CLEANUP_ROUNDS = 8
 """At most this many passes of a cleanup: on the containerd store an image's untagged parents stay when it
 goes, so each pass finds the ones the last one left."""
+HEREDOC_API = (1, 42)
+"""The engine API of Docker 23, the first whose BuildKit reads heredocs."""
+HEREDOC_FIX = ("Build with BuildKit (builder=\"buildkit\") on Docker 23 or later, or write the heredoc's lines as one "
+               "RUN joined with && (or as a file to COPY).")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
@@ -243,8 +247,22 @@ class Lab:
             folder = build_context.check(context, dockerfile)
             text = (folder / dockerfile).read_text()
         base = docker_file.base_image(text, args)
-        if _check_builder(builder or self.builder) == "buildkit":
+        heredoc = next((line.split("\n", 1)[0] for line in docker_file.instructions(text) if "\n" in line), None)
+        if _check_builder(builder or self.builder) == "classic":
+            if heredoc:  # Docker 20.10's parser fails on it; later ones run `RUN <<EOT` without the lines below it
+                raise BadDockerfile(f"`{heredoc}` opens a heredoc, which the classic builder does not run (Docker "
+                                    "28.5's ran `/bin/sh -c <<EOT` and made no files).", HEREDOC_FIX)
+            return self._build_classic(image, folder, text, base, dockerfile, nocache, explain, args)
+        try:
             return self._build_with_buildkit(image, folder, text, base, dockerfile, nocache, explain, args)
+        except BadDockerfile as e:
+            if heredoc is None or self.api >= HEREDOC_API:
+                raise
+            raise BadDockerfile(f"{e.problem} `{heredoc}` opens a heredoc: this engine's BuildKit (API "
+                                f"{self.api[0]}.{self.api[1]}) reads its lines as instructions.", HEREDOC_FIX) from e
+
+    def _build_classic(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
+                       explain: bool, args: dict[str, str] | None) -> BuildReport:
         isolated = self.store != store.CONTAINERD  # --cache-from meets the engine bug on the containerd store
         sources = [base] + self.built[::-1][:CACHE_SOURCES] if isolated else None  # newest first, as Docker's
         before = None

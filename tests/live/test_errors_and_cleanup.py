@@ -60,6 +60,20 @@ def test_dockerfile_that_does_not_parse(lab, builder):
 
 
 @builders
+def test_a_heredoc_builds_with_buildkit_on_docker_23_and_is_refused_otherwise(lab, builder):
+    lab.write_dockerfile(f"FROM {lab.base_image}\nRUN <<EOT\necho one > /one\necho two > /two\nEOT\n",
+                         filename="Dockerfile.heredoc")
+    if builder == "buildkit" and lab.api >= (1, 42):
+        report = lab.build("heredoc", dockerfile="Dockerfile.heredoc", builder=builder)
+        assert {"/one", "/two"} <= set(lab.files(report.tag).rows[-1].entries)
+        return
+    said = "classic builder does not run" if builder == "classic" else "unknown instruction: (?i:echo).*opens a heredoc"
+    with pytest.raises(helpers.BadDockerfile, match=said) as err:
+        lab.build("heredoc", dockerfile="Dockerfile.heredoc", builder=builder)
+    assert "Docker 23" in short(err.value)
+
+
+@builders
 def test_missing_base_image(lab, builder):
     lab.write_dockerfile("FROM layer-lab/no-such-base:0\nRUN true\n", filename="Dockerfile.nobase")
     with pytest.raises(helpers.ImageMissing, match="no-such-base") as err:
