@@ -46,7 +46,6 @@ _PIP_VALUES = {"-t", "--target", "--prefix", "--root", "-i", "--index-url", "--e
 """pip options followed by a value that is not a package (``--find-links`` checked: a local folder is code)."""
 _LISTS_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
 _SEGMENTS = re.compile(r"&&|\|\||;|\n")
-_HEREDOC = re.compile(r"<<-?\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?")
 _BETWEEN_OK = {"ENV", "ARG", "LABEL", "EXPOSE", "CMD", "ENTRYPOINT", "HEALTHCHECK", "STOPSIGNAL", "MAINTAINER"}
 """Instructions that may sit between the folder's COPY and the install: none reads or changes files."""
 LEAD = "# Dependency lists first: a change to the code keeps the install below cached."
@@ -64,24 +63,21 @@ class Block:
 
 def blocks(text: str) -> list[Block]:
     """The Dockerfile split into `Block`s, continuation lines and heredoc bodies kept with their instruction."""
-    found, pending, own, ending = [], [], [], None
+    found, pending, own, ends = [], [], [], []
     for line in text.splitlines():
-        if ending is not None:  # inside a heredoc's body
+        if ends:  # inside a heredoc's body
             own.append(line)
-            if line.strip() == ending:
-                ending = None
-            if ending is None and not own[-1].rstrip().endswith("\\"):
-                found.append(_block(pending, own))
-                pending, own = [], []
-            continue
-        if not own and (not line.strip() or line.lstrip().startswith("#")):
+            if docker_file.closes(line, *ends[0]):
+                ends.pop(0)
+        elif not own and (not line.strip() or line.lstrip().startswith("#")):
             pending.append(line)
             continue
-        own.append(line)
-        if heredoc := _HEREDOC.search(line) if not line.lstrip().startswith("#") else None:
-            ending = heredoc[1]
-            continue
-        if not line.rstrip().endswith("\\"):
+        else:
+            own.append(line)
+            if line.rstrip().endswith("\\"):
+                continue
+            ends = docker_file.heredoc_ends(docker_file.instructions("\n".join(own))[0])
+        if not ends:
             found.append(_block(pending, own))
             pending, own = [], []
     if own:

@@ -88,14 +88,26 @@ def instructions(dockerfile: str) -> list[str]:
             continue
         text = (pending + line).strip()
         pending = ""
-        if keyword(text) in ("RUN", "COPY", "ADD"):
-            for strip_tabs, _, word in _HEREDOC.findall(text):
-                for body in lines:
-                    text += "\n" + body
-                    if (body.lstrip("\t") if strip_tabs else body) == word:
-                        break
+        for strip_tabs, word in heredoc_ends(text):
+            for body in lines:
+                text += "\n" + body
+                if closes(body, strip_tabs, word):
+                    break
         found.append(text)
     return found + ([pending.strip()] if pending.strip() else [])
+
+
+def heredoc_ends(instruction: str) -> list[tuple[bool, str]]:
+    """The heredocs a RUN, COPY or ADD instruction's line opens, in order: whether ``<<-`` strips the body's
+    leading tabs, and the word that closes it."""
+    if keyword(instruction) not in ("RUN", "COPY", "ADD"):
+        return []
+    return [(bool(dash), word) for dash, _, word in _HEREDOC.findall(instruction.split("\n", 1)[0])]
+
+
+def closes(line: str, strip_tabs: bool, word: str) -> bool:
+    """Whether ``line`` closes a heredoc ended by ``word``."""
+    return (line.lstrip("\t") if strip_tabs else line) == word
 
 
 def keyword(instruction: str) -> str:

@@ -136,6 +136,14 @@ def test_comments_continuations_and_heredocs_travel_with_their_instruction():
     assert got.rows[0].instruction == "COPY . /src"  # white space of the joined lines as one space
 
 
+def test_two_heredocs_on_one_line_and_a_tab_stripped_one_are_one_block_each():
+    text = ("FROM python\nCOPY <<A /a <<B /b\nFROM python\nA\nB\nRUN <<-EOT\n\techo # not a comment\n\tEOT\n"
+            "CMD [\"x\"]\n")
+    assert ["\n".join(b.lines) for b in advice.blocks(text)] == [
+        "FROM python", "COPY <<A /a <<B /b\nFROM python\nA\nB", "RUN <<-EOT\n\techo # not a comment\n\tEOT",
+        'CMD ["x"]']
+
+
 def test_a_heredoc_between_the_copy_and_the_install_may_read_the_files():
     text = "FROM python\nCOPY . /src\nRUN <<EOF\necho one\nEOF\nRUN pip install -r /src/requirements.txt\n"
     got = advised(text, PY)
