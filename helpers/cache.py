@@ -453,6 +453,16 @@ def _short_name(image: str) -> str:
 _SOURCE = re.compile(r"(?:file|dir|multi):\w+")
 
 
+def _build_args(key: str) -> tuple[str, str]:
+    """A classic RUN key split into the build args written before it (``|2 A=x B=y``: the count, then the
+    pairs) and what it runs under whichever SHELL; ``""`` for no args."""
+    count = re.match(r"^\|(\d+) ", key)
+    if count is None:
+        return "", key
+    words = key[count.end():].split(" ")
+    return " ".join(words[:int(count[1])]), " ".join(words[int(count[1]):])
+
+
 def _miss(key: str, siblings: list[str], on_base: bool, copied: dict[str, dict[str, str]] | None = None) -> str:
     """The first cause of a miss, from the instructions built before on the same parent; ``copied`` holds the
     files each COPY key the lab predicted copied (`helpers.context.Received.contents`), to name those that
@@ -470,9 +480,8 @@ def _miss(key: str, siblings: list[str], on_base: bool, copied: dict[str, dict[s
             what = "file copied" if after.startswith("file:") else "files copied"
             return (f"a COPY source changed: {changed_files(copied[old], copied[key]) + ': ' if named else ''}"
                     f"the {what} to {key.split(' in ')[-1].strip()} was {before[:17]}…, now {after[:17]}…")
-        args_before, args_now = re.match(r"^\|\d+ (.*?) /bin/sh", old), re.match(r"^\|\d+ (.*?) /bin/sh", key)
-        if (args_before or args_now) and old.split("/bin/sh -c ", 1)[-1] == key.split("/bin/sh -c ", 1)[-1]:
-            was = args_before[1] if args_before else "none"
-            return f"a build arg changed: {was} -> {args_now[1] if args_now else 'none'}"
+        (args_before, run_before), (args_now, run_now) = _build_args(old), _build_args(key)
+        if (args_before or args_now) and run_before == run_now:
+            return f"a build arg changed: {args_before or 'none'} -> {args_now or 'none'}"
     same_kind = [o for o in siblings if keyword and keyword in o] or siblings
     return f"the instruction changed: built before here was `{instruction_of(same_kind[0])[:70]}`"

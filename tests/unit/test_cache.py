@@ -166,6 +166,9 @@ def test_folder_and_multi_file_copies_are_named_by_what_the_context_sends(tmp_pa
     ("/bin/sh -c #(nop) COPY file:bbb in /app.py ", ["/bin/sh -c #(nop) COPY file:aaa in /app.py "], False,
      "the file copied to /app.py was file:aaa"),
     ("|1 G=ho /bin/sh -c echo $G", ["|1 G=hi /bin/sh -c echo $G"], False, "build arg changed: G=hi -> G=ho"),
+    ("|2 G=ho H=x /bin/bash -o pipefail -c echo $G", ["|2 G=hi H=x /bin/bash -o pipefail -c echo $G"], False,
+     "build arg changed: G=hi H=x -> G=ho H=x"),
+    ("|1 G=ho /bin/bash -c echo $G", ["/bin/bash -c echo $G"], False, "build arg changed: none -> G=ho"),
     ("/bin/sh -c pip install flask requests", ["/bin/sh -c pip install flask"], True,
      "instruction changed: built before here was `RUN pip install flask`"),
 ])
