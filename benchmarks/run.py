@@ -580,6 +580,7 @@ def main() -> int:
     print(f"layer-lab bench: {machine(engine)}\n")
     print(f"{'#':<3} {'figure':<64} {'value':>12}  {'target':<18} result", flush=True)
     with tempfile.TemporaryDirectory(prefix="layer-lab-bench-") as root:
+        bench_import()  # first, on a quiet machine: an engine still busy after a section's builds slows fresh pythons
         bench_engines(root)
         with scratch_lab(engine, config, root) as lab:
             lab.write_dockerfile()
@@ -587,7 +588,6 @@ def main() -> int:
             lab.build("h")
             bench_history(lab)
         bench_push(config.base_image, root)
-        bench_import()
         bench_notebooks()
         bench_room()
         with scratch_lab(engine, config, root) as lab:
