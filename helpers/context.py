@@ -306,8 +306,9 @@ class Received:
             found = self.selected(source)
             if found is None:
                 return None
+            whole = _clean(source.removeprefix("/").removeprefix("./") or ".") == "."  # the context's root: a folder
             for chosen in found:
-                if len(chosen) == 1 and not self.is_folder(chosen[0]):
+                if len(chosen) == 1 and not whole and not self.is_folder(chosen[0]):
                     names.append("file:" + self.hash(chosen[0]))
                 else:
                     names.append("dir:" + hashlib.sha256(",".join(sorted(map(self.hash, chosen))).encode()).hexdigest())

@@ -241,3 +241,20 @@ def test_a_copy_from_a_stage_reused_whole_is_predicted_after_two_earlier_builds_
     (project / "app/main.py").write_text(first)  # back: the first build's stage, and what it copied
     back = lab.build("ctx-staged", context=project, dockerfile="Dockerfile.staged", explain=True)
     assert back.cached == [True] * 4 and [r.agrees for r in back.why.rows] == [True] * 4, back.why.frame.to_string()
+
+
+def test_a_context_left_with_one_file_is_still_copied_as_a_folder(lab, tmp_path):
+    """.dockerignore drops the Dockerfile, itself and the notes: `COPY . /src/` copies the one file left, and the
+    classic builder still names it `dir:` (the source is the context's root, a folder)."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {lab.base_image}\nCOPY . /src/\n")
+    (tmp_path / ".dockerignore").write_text("Dockerfile\n.dockerignore\n*.md\n")
+    (tmp_path / "app.py").write_text(f"# {lab.workspace.name}\n")
+    (tmp_path / "notes.md").write_text("n\n")
+    lab.build("one-lab", context=tmp_path, builder="classic")
+    cli_classic_build(lab.image("one-cli"), tmp_path)
+    ours, theirs = (lab.engine.history(lab.image(t))[0]["CreatedBy"] for t in ("one-lab", "one-cli"))
+    assert ours == theirs == created_by("COPY . /src/", Received.of(tmp_path), {}, {}, lab.api)
+    assert "COPY dir:" in ours and copied(lab, lab.image("one-lab"), -1) == {"/src/app.py"}
+    (tmp_path / "notes.md").write_text("n2\n")
+    again = lab.build("one-lab", context=tmp_path, builder="classic", explain=True)
+    assert again.cached == [True, True] and again.why.all_agree

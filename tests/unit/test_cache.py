@@ -343,3 +343,16 @@ def test_a_base_image_without_path_gets_the_default_path_an_env_line_expands(tmp
     found = forecast("FROM base\nENV PATH=/opt/bin:$PATH\n", tmp_path, History("base", [base_row]),
                      {"lab-1/x:v1": built}, configs={"base": {"Env": ["LANG=C.UTF-8"]}})
     assert [hit for hit, _ in found.steps] == [True, True], found.steps
+
+
+@pytest.mark.parametrize("source", [".", "./", "/"])
+def test_copying_the_whole_context_is_a_folder_even_when_one_file_is_left(tmp_path, source):
+    # Docker 20.10 wrote `COPY dir:c399d26a… in /src/` for `COPY . /src/` when .dockerignore left only app.py
+    (tmp_path / "Dockerfile").write_text("FROM base\nCOPY . /src/\n")
+    (tmp_path / ".dockerignore").write_text("Dockerfile\n.dockerignore\n*.md\n")
+    (tmp_path / "app.py").write_text("a\n")
+    (tmp_path / "notes.md").write_text("n\n")
+    received = Received.of(tmp_path)
+    assert received.paths == ["app.py"]
+    assert received.copy_source([source]).startswith("dir:")
+    assert received.copy_source(["app.py"]).startswith("file:")
