@@ -114,13 +114,16 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
     step after it in its stage). A stage FROM an image starts from that image's id (``base_ids``, by name; the
     name where the engine has none); a stage FROM an earlier one goes on from its last key. A ``COPY --from`` a
     stage is keyed by that stage's last key (``needs``): BuildKit compares the files it copies, so when that
-    stage was rebuilt the lab cannot tell in advance (`forecast`)."""
+    stage was rebuilt the lab cannot tell in advance (`forecast`); a ``COPY --from`` an image is keyed by that
+    image's id (``base_ids``), whose files are fixed."""
     received = Received.of(context, dockerfile_name)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
     ends: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
     meta = docker_file.meta_args(dockerfile, args)
+    stage_names: set[str] = set()
     for stage in docker_file.stages(dockerfile, args):
+        stage_names |= {stage.name, str(stage.index)}
         from_stage = stage.from_stage
         parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
         steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else ""))
@@ -140,6 +143,9 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
             rest = _expanded(rest, words) if keyword in ("COPY", "ADD") else rest
             if rest is None:
                 source = None
+            elif origin and origin not in stage_names:  # an image: BuildKit copies from its content, fixed by its id
+                image = instruction.flags["from"]
+                source = (f"from the image {base_ids.get(image, image)}", {}) if "$" not in rest else None
             elif origin:
                 source = (f"from {ends[origin]}", {}) if ends.get(origin) and "$" not in rest else None
             elif keyword in ("COPY", "ADD"):
@@ -158,7 +164,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
             linked = keyword in ("COPY", "ADD") and instruction.flags.get("link", "false") in ("", "true")
             key = _hash("" if linked else parent, keyword, rest, inputs)  # --link copies onto nothing, then links
             steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files,
-                              ends[origin] if origin else ""))
+                              ends.get(origin, "") if origin in stage_names else ""))
             parent = _hash(parent, key) if linked else key
         ends[stage.name] = ends[str(stage.index)] = parent
         envs[stage.name] = envs[str(stage.index)] = env

@@ -272,14 +272,16 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
              dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED,
              copied: dict[str, dict[str, str]] | None = None,
              bases: dict[str, History | None] | None = None,
-             configs: dict[str, dict] | None = None, copies: dict[str, set[str]] | None = None) -> Forecast:
+             configs: dict[str, dict] | None = None, copies: dict[str, set[str]] | None = None,
+             images: dict[str, str] | None = None) -> Forecast:
     """Walk the Dockerfile the way the classic builder's cache does, stage by stage.
 
     Each FROM starts a chain: the base image's history, or an earlier stage's chain as this walk
     predicted it (rebuilt from the step where it was). A ``COPY --from`` an earlier stage is keyed by the
     files of that stage's image: when the stage was reused whole they are the files an earlier build copied
     from that very image, so its key is the one that build wrote (``copies``, or the only one written for that
-    destination on that parent); after a rebuilt stage the lab cannot know them.
+    destination on that parent); after a rebuilt stage the lab cannot know them. A ``COPY --from`` an image
+    (``images``) is predicted only once the lab saw a build copy from that very image (``copies``).
 
     Args:
         dockerfile: the Dockerfile's text.
@@ -300,6 +302,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         configs: each base image's config (``Config`` of `docker image inspect`): its ENV, which ENV, LABEL,
             COPY ... may expand, its shell and its working folder.
         copies: the keys the lab's earlier ``COPY --from`` steps wrote, by the image they copied from (`copies_made`).
+        images: the short id of each image a ``COPY --from`` names (not a stage), by lower-case name; an image not
+            on the engine is left out.
     """
     args, bases, configs = args or {}, bases or {}, configs or {}
     received = Received.of(context, dockerfile_name)
@@ -343,7 +347,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         flags = docker_file.copy_arguments(docker_file.rest(line))[0] if keyword in ("COPY", "ADD") else {}
         if "from" in flags:
             key, why_not = _copied_from(line, flags["from"].lower(), finished, chain, candidates, declared, env,
-                                        args, copies or {})
+                                        args, copies or {}, images or {})
         else:
             key, why_not = created_by(line, received, args, declared, api, env, meta, shell, workdir), _CANNOT
             shell = (shell_of(docker_file.rest(line)) or shell) if keyword == "SHELL" else shell
@@ -387,23 +391,27 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
 
 def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | None,
                  candidates: dict[str, list[Entry]], declared: dict, env: dict, args: dict,
-                 copies: dict[str, set[str]]) -> tuple[str | None, str]:
-    """The key of a ``COPY --from`` an earlier stage, when that stage was reused whole: the one an earlier
-    build wrote for the same destination on the same parent, copying from the same image where several did;
-    else None and why."""
-    if origin not in finished:
-        return None, f"the lab cannot predict a COPY --from {origin}: the files of an image it did not build"
-    if finished[origin].broken is not None or finished[origin].chain is None:
+                 copies: dict[str, set[str]], images: dict[str, str]) -> tuple[str | None, str]:
+    """The key of a ``COPY --from`` an earlier stage reused whole, or an image: the one an earlier build wrote for
+    the same destination on the same parent, copying from the same image where several did (for an image the
+    lab did not build, only one the lab saw copied from that very image); else None and why."""
+    if origin in finished and (finished[origin].broken is not None or finished[origin].chain is None):
         return None, f"the lab cannot predict this COPY: stage {origin} was rebuilt, and its files may differ"
+    image = finished[origin].image if origin in finished else images.get(origin)
+    if origin not in finished and image is None:
+        return None, f"the lab cannot predict a COPY --from {origin}: that image is not on the engine yet"
     destination = _expanded_copy_arguments(docker_file.rest(line), {**docker_file.arg_values(args, declared), **env})[2]
     written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain or [])
     keys = {e[at][0] for e in candidates.values()
             if chain is not None and len(e) > at and e[:at] == chain and written.match(e[at][0])}
-    same_image = keys & copies.get(finished[origin].image or "", set())
-    if len(keys) == 1 or len(same_image) == 1:
-        return (keys if len(keys) == 1 else same_image).pop(), ""
+    same_image = keys & copies.get(image or "", set())
+    if len(same_image) == 1 or (len(keys) == 1 and origin in finished):
+        return (same_image or keys).pop(), ""
+    if origin not in finished:
+        return None, (f"the lab cannot predict a COPY --from {origin}: no build of this session copied from that "
+                      f"image ({image}) to {destination} on this parent yet")
     return None, (f"the lab cannot predict this COPY: no earlier build copied from stage {origin} to {destination} "
                   "on this parent" if not keys else "the lab cannot predict this COPY: earlier builds copied "
                   "different files there")
@@ -419,10 +427,11 @@ def _image_at(sources: dict[str, History | None], chain: list[Entry]) -> str | N
 
 
 def copies_made(dockerfile: str, args: dict[str, str] | None, steps: list[tuple[str, str | None]],
-                history: History) -> dict[str, set[str]]:
+                history: History, images: dict[str, str] | None = None) -> dict[str, set[str]]:
     """The keys a classic build's ``COPY --from`` steps wrote in its image's history, by the short id of the image
-    each copied from (the last step of the stage it names): a later forecast picks among earlier builds' keys
-    by it. ``steps``: each step's instruction and short image id, as the build printed them."""
+    each copied from (the last step of the stage it names, or the image it names: ``images``, by lower-case
+    name): a later forecast picks among earlier builds' keys by it. ``steps``: each step's instruction and short
+    image id, as the build printed them."""
     written = {r.id.split(":")[-1][:12]: r.created_by for r in history.rows if r.id != "<missing>"}
     names = {name: stage.index for stage in docker_file.stages(dockerfile, args)
              for name in (stage.name, str(stage.index))}
@@ -434,8 +443,9 @@ def copies_made(dockerfile: str, args: dict[str, str] | None, steps: list[tuple[
             ends.append(None)
         origin = docker_file.copy_arguments(docker_file.rest(instruction))[0].get("from", "").lower() \
             if keyword in ("COPY", "ADD") else ""
-        if ends and origin in names and names[origin] < len(ends) and ends[names[origin]] and image_id in written:
-            found.setdefault(ends[names[origin]], set()).add(written[image_id])
+        source = ends[names[origin]] if origin in names and names[origin] < len(ends) else (images or {}).get(origin)
+        if ends and source and image_id in written:
+            found.setdefault(source, set()).add(written[image_id])
         if ends and image_id:
             ends[-1] = image_id
     return found

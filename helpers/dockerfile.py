@@ -282,6 +282,19 @@ def meta_args(dockerfile: str, args: dict[str, str] | None = None) -> dict[str, 
     return meta
 
 
+def copied_images(dockerfile: str, args: dict[str, str] | None = None) -> list[str]:
+    """The images a COPY or ADD copies ``--from`` (a name no stage before it has), as written."""
+    found, names = [], set()
+    for stage in stages(dockerfile, args):
+        names |= {stage.name, str(stage.index)}
+        for instruction in stage.instructions[1:]:
+            origin = copy_arguments(instruction.rest)[0].get("from", "") \
+                if instruction.keyword in ("COPY", "ADD") else ""
+            if origin and origin.lower() not in names and "$" not in origin and origin not in found:
+                found.append(origin)
+    return found
+
+
 def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
     """The Dockerfile's stages; ARGs before the first FROM (with ``args`` overriding their defaults)
     are expanded in each FROM, as Docker does, and are the only ones a FROM sees."""

@@ -273,7 +273,8 @@ class Lab:
             bases = {image: self._history_if_there(image) for image in later}
             before = cache.forecast(text, folder, histories.get(base) or self._history_if_there(base),
                                     histories, args, nocache, isolated, dockerfile, self.api, self.copied, bases,
-                                    {image: self._config(image) for image in [base, *later]}, self.copies)
+                                    {image: self._config(image) for image in [base, *later]}, self.copies,
+                                    self._copied_images(text, args))
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
@@ -294,7 +295,7 @@ class Lab:
         self.workspace.note(self.notebook, "build", short_name(image))
         history = self._history(image)
         for source, keys in cache.copies_made(text, args, [(r.instruction, r.image_id) for r in report.rows],
-                                              history).items():
+                                              history, self._copied_images(text, args)).items():
             self.copies.setdefault(source, set()).update(keys)
         report = join_layers(report, history)
         if before is not None:
@@ -329,11 +330,21 @@ class Lab:
         except ImageMissing:
             return {}
 
+    def _copied_images(self, text: str, args: dict[str, str] | None) -> dict[str, str]:
+        """The short id of each image the Dockerfile copies ``--from`` (not a stage) that is on the engine, by
+        lower-case name."""
+        found = {}
+        for name in docker_file.copied_images(text, args):
+            with contextlib.suppress(ImageMissing):
+                found[name.lower()] = self.engine.inspect_image(name)["Id"].split(":")[-1][:12]
+        return found
+
     def _build_with_buildkit(self, image: str, folder: Path, text: str, base: str, dockerfile: str, nocache: bool,
                              explain: bool, args: dict[str, str] | None) -> BuildReport:
         """`build` through the docker CLI with BuildKit. Its cache is the engine's; the workspace's name keys this
         lab's RUN steps, and all after them, apart from other labs' (`cli.cli_build`'s ``owner``)."""
-        bases = {base} | {s.base for s in docker_file.stages(text, args) if not s.from_stage}
+        bases = {base, *docker_file.copied_images(text, args)} | {s.base for s in docker_file.stages(text, args)
+                                                                 if not s.from_stage}
         for name in bases - self.image_ids.keys():  # read once a session (slow on the containerd store)
             try:
                 self.image_ids[name] = self.engine.inspect_image(name)["Id"]

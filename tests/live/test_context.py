@@ -258,3 +258,20 @@ def test_a_context_left_with_one_file_is_still_copied_as_a_folder(lab, tmp_path)
     (tmp_path / "notes.md").write_text("n2\n")
     again = lab.build("one-lab", context=tmp_path, builder="classic", explain=True)
     assert again.cached == [True, True] and again.why.all_agree
+
+
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_a_copy_from_an_image_is_predicted_once_the_lab_saw_it_copied(lab, tmp_path, builder):
+    """BuildKit keys it by the image's id from the first build; the classic builder by the files it copies,
+    which the lab knows once one of its builds copied from that very image."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {lab.base_image}\nRUN echo {lab.workspace.name}-{builder}\n"
+                                         f"COPY --from={lab.base_image} /etc/debian_version /debian_version\n"
+                                         "COPY app.py /app.py\n")
+    (tmp_path / "app.py").write_text("a\n")
+    first = lab.build("from-image", context=tmp_path, builder=builder, explain=True)
+    (tmp_path / "app.py").write_text("a2\n")
+    second = lab.build("from-image", context=tmp_path, builder=builder, explain=True)
+    copy_from, copy_app = second.why.rows[2], second.why.rows[3]
+    assert (copy_from.cached, copy_from.predicted, copy_from.agrees) == (True, True, True), second.why.frame
+    assert (copy_app.cached, copy_app.predicted, copy_app.agrees) == (False, False, True), second.why.frame
+    assert first.why.all_agree and first.cached == [True, False, False, False]  # a new RUN: all after it rebuilt

@@ -51,8 +51,11 @@ def test_content_mode_env_args_and_base_change_the_keys_they_feed(context):
     assert keys(context, base="sha256:c")[1] != before[1]
 
 
-def test_a_copy_from_a_stage_not_there_and_urls_are_not_predicted(context):
-    assert keys(context, "FROM base\nCOPY --from=a /out /out\nRUN true\n")[1:] == ["", ""]
+def test_a_copy_from_an_image_is_keyed_by_its_id_and_urls_are_not_predicted(context):
+    text = "FROM base\nCOPY --from=tools:1 /out /out\nRUN true\n"
+    one, same, other = (plan(text, context, {"base": "b", "tools:1": tools}, {}) for tools in ("t1", "t1", "t2"))
+    assert one[1].key and [s.key for s in one] == [s.key for s in same]
+    assert one[1].key != other[1].key and one[2].key != other[2].key and one[1].needs == ""
     reasons = forecast(plan("FROM base\nADD https://example.com/x /x\nCMD x\n", context, {"base": "b"}, {}), {}).steps
     assert reasons[1][0] is None and "cannot key this step" in reasons[1][1]
     assert reasons[2] == (None, "BuildKit runs no step for CMD: it only sets the image's config")
