@@ -63,7 +63,7 @@ class Block:
 
 def blocks(text: str) -> list[Block]:
     """The Dockerfile split into `Block`s, continuation lines and heredoc bodies kept with their instruction."""
-    found, pending, own, ends = [], [], [], []
+    found, pending, own, ends, escape = [], [], [], [], docker_file.escape_of(text)
     for line in text.splitlines():
         if ends:  # inside a heredoc's body
             own.append(line)
@@ -74,7 +74,7 @@ def blocks(text: str) -> list[Block]:
             continue
         else:
             own.append(line)
-            if line.rstrip().endswith("\\"):
+            if line.rstrip().endswith(escape):
                 continue
             ends = docker_file.heredoc_ends(docker_file.instructions("\n".join(own))[0])
         if not ends:

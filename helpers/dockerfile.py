@@ -70,20 +70,35 @@ def flag(word: str) -> tuple[str, str]:
     return name, value
 
 
+_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*")
+"""A parser directive (``# escape=`` ``, ``# syntax=...``), as BuildKit's parser matches one."""
 _HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z0-9_.-]+)\2")
 """A heredoc marker (``<<EOF``, ``<<-EOF``, ``<<"EOF"``): the lines after the instruction, up to the word alone on a
 line, are part of it (RUN, COPY and ADD, with BuildKit's Dockerfile frontend 1.4 and later)."""
 
 
+def escape_of(dockerfile: str) -> str:
+    """The escape character, which also continues a line: ``\\``, or what an ``# escape=`` parser directive at
+    the top of the Dockerfile sets (`` ` ``); directives end at the first line that is not one."""
+    for line in dockerfile.splitlines():
+        directive = _DIRECTIVE.fullmatch(line.strip())
+        if directive is None:
+            break
+        if directive[1].lower() == "escape" and directive[2] in ("`", "\\"):
+            return directive[2]
+    return "\\"
+
+
 def instructions(dockerfile: str) -> list[str]:
-    """The Dockerfile's instructions as the builders read them: comments dropped, ``\\`` lines joined, and the
-    heredocs a RUN, COPY or ADD line opens kept with it, each body and its closing word on lines of their own."""
-    found, pending = [], ""
+    """The Dockerfile's instructions as the builders read them: comments dropped, lines ending in the escape
+    character (`escape_of`) joined, and the heredocs a RUN, COPY or ADD line opens kept with it, each body and
+    its closing word on lines of their own."""
+    found, pending, escape = [], "", escape_of(dockerfile)
     lines = iter(dockerfile.splitlines())
     for line in lines:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        if line.rstrip().endswith("\\"):
+        if line.rstrip().endswith(escape):
             pending += line.rstrip()[:-1]
             continue
         text = (pending + line).strip()

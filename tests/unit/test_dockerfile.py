@@ -74,3 +74,21 @@ def test_heredocs_stay_with_the_instruction_that_opens_them():
         ({}, ["<<-A", '<<"B"'], "/dst/")
     assert docker_file.mounts("--mount=type=cache,target=/c --mount=source=a,target=/b cmd") == [
         {"type": "cache", "target": "/c"}, {"type": "bind", "source": "a", "target": "/b"}]
+
+
+def test_an_escape_directive_sets_the_character_that_continues_a_line():
+    # Docker 20.10 wrote `/bin/sh -c echo one     && echo two > /two` for the first RUN (both builders agreed)
+    text = "# escape=`\nFROM b\nRUN echo one `\n    && echo two > /two\nCOPY a C:\\dir\\\nRUN a \\\n"
+    assert docker_file.escape_of(text) == "`"
+    assert docker_file.instructions(text) == ["FROM b", "RUN echo one     && echo two > /two", "COPY a C:\\dir\\",
+                                              "RUN a \\"]
+
+
+@pytest.mark.parametrize("top", ["FROM b\n# escape=`\n", "\n# escape=`\n", "# comment\n# escape=`\n",
+                                 "# escape=x\n"])
+def test_a_directive_counts_only_at_the_very_top_and_only_as_backslash_or_backtick(top):
+    assert docker_file.escape_of(top + "RUN a\n") == "\\"
+
+
+def test_directives_may_follow_each_other():
+    assert docker_file.escape_of("# syntax=docker/dockerfile:1\n#ESCAPE = `\nFROM b\n") == "`"
