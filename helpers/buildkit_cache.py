@@ -35,7 +35,8 @@ class Step:
     target: str
     """The command (RUN), the source and destination (COPY/ADD) or the folder (WORKDIR)."""
     inputs: str
-    """What else the key holds: the source files' digest and mode, or what a RUN runs with."""
+    """What else the key holds: the source files' digest and mode, or what a RUN runs with; for a FROM, ``an earlier
+    stage`` or the base image's ONBUILD triggers."""
     files: dict[str, str] = field(default_factory=dict, compare=False)
     """For COPY/ADD: each file copied, with its digest and mode (`helpers.context.Received.contents`)."""
     needs: str = ""
@@ -108,14 +109,15 @@ def _mounted(context: Received, rest: str, ends: dict[str, str]) -> str | None:
 
 
 def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[str, str],
-         dockerfile_name: str = "Dockerfile") -> list[Step]:
+         dockerfile_name: str = "Dockerfile", triggers: dict[str, list[str]] | None = None) -> list[Step]:
     """Each instruction's `Step`, stage by stage; its key is empty where BuildKit runs no step (FROM, ARGs before
     it, config-only instructions) and where the lab cannot key one (a source `_source` cannot key, and every
     step after it in its stage). A stage FROM an image starts from that image's id (``base_ids``, by name; the
     name where the engine has none); a stage FROM an earlier one goes on from its last key. A ``COPY --from`` a
     stage is keyed by that stage's last key (``needs``): BuildKit compares the files it copies, so when that
     stage was rebuilt the lab cannot tell in advance (`forecast`); a ``COPY --from`` an image is keyed by that
-    image's id (``base_ids``), whose files are fixed."""
+    image's id (``base_ids``), whose files are fixed. A stage FROM an image with ONBUILD ``triggers`` (by name)
+    runs them first, which the lab does not follow: its steps get no key."""
     received = Received.of(context, dockerfile_name)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
     ends: dict[str, str] = {}
@@ -126,7 +128,10 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
         stage_names |= {stage.name, str(stage.index)}
         from_stage = stage.from_stage
         parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
-        steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else ""))
+        onbuild = [] if from_stage else (triggers or {}).get(stage.base, [])
+        steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else
+                          "; ".join(f"ONBUILD {trigger}" for trigger in onbuild)))
+        parent = "" if onbuild else parent
         runs_with, declared = [], {}
         env = dict(envs.get(stage.base.lower()) or {"PATH": docker_file.DEFAULT_PATH}) if from_stage else \
             {"PATH": docker_file.DEFAULT_PATH}  # a base image's own ENV is not known here
@@ -183,13 +188,16 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
             found.append((None, "BuildKit runs no step for an ARG before the first FROM: it only gives FROM lines "
                                 "a value"))
         elif step.keyword == "FROM":
-            found.append((True, "FROM an earlier stage: its chain of steps goes on" if step.inputs else
-                                "FROM uses the base image as it is"))
+            found.append((True, f"FROM uses the base image, whose triggers run first ({step.inputs}): the lab does "
+                                "not follow them, so it cannot predict this stage's steps"
+                                if step.inputs.startswith("ONBUILD ") else "FROM an earlier stage: its chain of "
+                                "steps goes on" if step.inputs else "FROM uses the base image as it is"))
         elif step.keyword not in STEP_INSTRUCTIONS:
             found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
         elif not step.key:
             found.append((None, "the lab cannot key this step (a URL, a variable in its sources, a source the "
-                                "context does not hold, or a step after one of those in its stage)"))
+                                "context does not hold, the base image's ONBUILD triggers, or a step after one of "
+                                "those in its stage)"))
         elif nocache:
             found.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif step.parent in new:

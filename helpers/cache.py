@@ -281,7 +281,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     files of that stage's image: when the stage was reused whole they are the files an earlier build copied
     from that very image, so its key is the one that build wrote (``copies``, or the only one written for that
     destination on that parent); after a rebuilt stage the lab cannot know them. A ``COPY --from`` an image
-    (``images``) is predicted only once the lab saw a build copy from that very image (``copies``).
+    (``images``) is predicted only once the lab saw a build copy from that very image (``copies``). A base image's
+    ONBUILD triggers (in ``configs``) run before its stage's steps, which the lab does not follow: it says so.
 
     Args:
         dockerfile: the Dockerfile's text.
@@ -318,7 +319,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     broken: int | None = None
     unknown: int | None = None  # a step of this stage the lab could not predict: the chain after it is unknown
     stage, on_base = -1, True
-    for n, line in enumerate(docker_file.instructions(dockerfile), start=1):
+    instructions = docker_file.instructions(dockerfile)
+    for n, line in enumerate(instructions, start=1):
         keyword = docker_file.keyword(line)
         if keyword == "FROM":
             if stage >= 0:
@@ -338,7 +340,11 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                 env, shell = environment_of(config), config.get("Shell") or DEFAULT_SHELL
                 env.setdefault("PATH", docker_file.DEFAULT_PATH)  # the builder adds it where the base sets none
                 workdir = config.get("WorkingDir") or ""
-                steps.append((True, "FROM uses the base image as it is"))
+                onbuild = "; ".join(f"ONBUILD {trigger}" for trigger in config.get("OnBuild") or [])
+                steps.append((True, f"FROM uses the base image, whose triggers run first ({onbuild}): the lab does "
+                                    "not follow them, so it cannot predict this stage's steps" if onbuild else
+                                    "FROM uses the base image as it is"))
+                unknown = n if onbuild else None
             on_base = origin not in finished
             continue
         if stage < 0:  # an ARG before the first FROM: a value for FROM lines, no step of its own to reuse
@@ -361,6 +367,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
             steps.append((False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
+        elif unknown and docker_file.keyword(instructions[unknown - 1]) == "FROM":
+            steps.append((None, f"the lab cannot predict this step: the base image's ONBUILD triggers ran before it "
+                                f"(step {unknown}), and the lab does not follow them"))
         elif unknown:
             steps.append((None, f"the lab cannot predict this step: it follows step {unknown}, which it could not "
                                 "predict (reused, it would be looked up on that image; rebuilt, this step is too)"))

@@ -95,6 +95,8 @@ class Lab:
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
         self.image_ids: dict[str, str] = {}
         """The ids of the images BuildKit builds start FROM, read once a session, and of those the lab built with it."""
+        self.onbuild: dict[str, list[str]] = {}
+        """The ONBUILD triggers of the images BuildKit builds start FROM, read with their ids."""
         self.histories: dict[str, History] = {}
         """The history of each image the lab's BuildKit builds made, by its config's digest (the config holds
         its history and its layers' digests, so a build to a config read before needs no engine call)."""
@@ -347,11 +349,12 @@ class Lab:
                                                                  if not s.from_stage}
         for name in bases - self.image_ids.keys():  # read once a session (slow on the containerd store)
             try:
-                self.image_ids[name] = self.engine.inspect_image(name)["Id"]
+                found = self.engine.inspect_image(name)
+                self.image_ids[name], self.onbuild[name] = found["Id"], _triggers(found)
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
                 self.image_ids[name] = name
         steps = buildkit_cache.plan(text, folder, {name: self.image_ids[name] for name in bases}, args or {},
-                                    dockerfile)
+                                    dockerfile, {name: self.onbuild.get(name, []) for name in bases})
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         def run() -> BuildReport:
             return buildkit.parse_progress(image, progress.build(self.engine.build_cli(
@@ -392,8 +395,11 @@ class Lab:
         return parse_history(image, self.engine.history(image), found, content, self.engine.now())
 
     def _history(self, image: str) -> History:
-        """The image's history as the engine gives it, without reading any layer's files."""
-        return parse_history(image, self.engine.history(image), self.engine.inspect_image(image))
+        """The image's history as the engine gives it, without reading any layer's files (its ONBUILD triggers are
+        noted on the way, for a later build FROM it)."""
+        history, found = self.engine.history(image), self.engine.inspect_image(image)
+        self.onbuild[image] = _triggers(found)
+        return parse_history(image, history, found)
 
     def _history_if_there(self, image: str) -> History | None:
         """The image's history (`_history`), or None when it is gone (another lab's cleanup removed it)."""
@@ -608,6 +614,11 @@ class Lab:
             if digest not in self.base_blobs:
                 self.engine.delete_blob(repository, digest)
         return deleted
+
+
+def _triggers(inspected: dict) -> list[str]:
+    """An image's ONBUILD triggers, from the engine's inspect answer."""
+    return list((inspected.get("Config") or {}).get("OnBuild") or [])
 
 
 MODES = ("auto", "live", "record", "replay")

@@ -184,3 +184,14 @@ def test_a_copy_naming_arg_and_env_values_is_keyed_by_them_expanded(context):
     assert keys(context, "FROM base\nENV APP=/srv\nARG UID=1000\nCOPY --chown=${UID} app.py $APP/\n",
                 {"UID": "1001"})[3] != expanded[3]
     assert keys(context, "FROM base\nCOPY app.py $HOME/\n")[1] == ""  # a base image's ENV: not known here
+
+
+def test_a_base_with_onbuild_triggers_keys_none_of_its_stage(context):
+    # buildx 0.29 printed the triggers as steps of the stage ("[2/3] COPY app.py /onbuild.py", then "[4/3] ...")
+    text = "FROM base\nRUN true\nFROM base2\nRUN true\n"
+    steps = plan(text, context, {"base": "b", "base2": "c"}, {}, triggers={"base": ["RUN echo triggered"]})
+    assert [bool(s.key) for s in steps] == [False, False, False, True]
+    reasons = forecast(steps, {}).steps
+    assert reasons[0] == (True, "FROM uses the base image, whose triggers run first (ONBUILD RUN echo triggered): "
+                                "the lab does not follow them, so it cannot predict this stage's steps")
+    assert reasons[1][0] is None and "ONBUILD triggers" in reasons[1][1]

@@ -356,3 +356,14 @@ def test_copying_the_whole_context_is_a_folder_even_when_one_file_is_left(tmp_pa
     assert received.paths == ["app.py"]
     assert received.copy_source([source]).startswith("dir:")
     assert received.copy_source(["app.py"]).startswith("file:")
+
+
+def test_a_base_with_onbuild_triggers_is_said_to_run_them_first_and_its_steps_are_not_predicted(tmp_path):
+    # Docker 20.10 printed "# Executing 2 build triggers" inside step 1 and wrote them in the history before step 2
+    (tmp_path / "Dockerfile").write_text("FROM base\nRUN echo hi\n")
+    base = History("base", [HistoryRow("sha256:b", 1, "", "", 5, "", [], "sha256:d")])
+    configs = {"base": {"OnBuild": ["COPY app.py /onbuild.py", "RUN echo triggered"]}}
+    found = forecast((tmp_path / "Dockerfile").read_text(), tmp_path, base, {}, configs=configs).steps
+    assert found[0][0] is True and "(ONBUILD COPY app.py /onbuild.py; ONBUILD RUN echo triggered)" in found[0][1]
+    assert found[1] == (None, "the lab cannot predict this step: the base image's ONBUILD triggers ran before it "
+                              "(step 1), and the lab does not follow them")
