@@ -42,9 +42,11 @@ def test_v1_answers_hello_world_and_logs_the_request(run):
 
 
 def test_first_push_uploads_every_layer(run):
+    """Every layer is new to the repository: uploaded, or for the base mounted, when an earlier test of the session
+    pushed the base to this registry (the engine then links it in from that repository, as the lesson says)."""
     push = run["push_v1"]
-    assert [r.outcome for r in push.rows] == ["pushed", "pushed", "pushed"]
-    assert push.uploaded_bytes == sum(r.size for r in push.rows) > 1_000_000
+    assert push.rows[0].outcome in ("pushed", "mounted") and [r.outcome for r in push.rows[1:]] == ["pushed"] * 2
+    assert push.uploaded_bytes == sum(r.size for r in push.rows if r.outcome == "pushed") > 1_000_000
 
 
 def test_v2_reuses_run_and_cmd_and_rebuilds_copy(run):
