@@ -76,7 +76,7 @@ def blocks(text: str) -> list[Block]:
             own.append(line)
             if line.rstrip().endswith(escape):
                 continue
-            ends = docker_file.heredoc_ends(docker_file.instructions("\n".join(own))[0])
+            ends = docker_file.heredoc_ends(docker_file.instructions("\n".join(own), escape)[0])
         if not ends:
             found.append(_block(pending, own))
             pending, own = [], []

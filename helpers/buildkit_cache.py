@@ -187,11 +187,12 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
         if not staged:
             found.append((None, "BuildKit runs no step for an ARG before the first FROM: it only gives FROM lines "
                                 "a value"))
-        elif step.keyword == "FROM":
+        elif step.keyword == "FROM" and step.inputs.startswith("ONBUILD "):
             found.append((True, f"FROM uses the base image, whose triggers run first ({step.inputs}): the lab does "
-                                "not follow them, so it cannot predict this stage's steps"
-                                if step.inputs.startswith("ONBUILD ") else "FROM an earlier stage: its chain of "
-                                "steps goes on" if step.inputs else "FROM uses the base image as it is"))
+                                "not follow them, so it cannot predict this stage's steps"))
+        elif step.keyword == "FROM":
+            found.append((True, "FROM an earlier stage: its chain of steps goes on" if step.inputs else
+                                "FROM uses the base image as it is"))
         elif step.keyword not in STEP_INSTRUCTIONS:
             found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
         elif not step.key:

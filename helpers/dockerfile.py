@@ -89,11 +89,11 @@ def escape_of(dockerfile: str) -> str:
     return "\\"
 
 
-def instructions(dockerfile: str) -> list[str]:
+def instructions(dockerfile: str, escape: str | None = None) -> list[str]:
     """The Dockerfile's instructions as the builders read them: comments dropped, lines ending in the escape
-    character (`escape_of`) joined, and the heredocs a RUN, COPY or ADD line opens kept with it, each body and
-    its closing word on lines of their own."""
-    found, pending, escape = [], "", escape_of(dockerfile)
+    character (``escape``, else `escape_of` the text) joined, and the heredocs a RUN, COPY or ADD line opens kept
+    with it, each body and its closing word on lines of their own."""
+    found, pending, escape = [], "", escape or escape_of(dockerfile)
     lines = iter(dockerfile.splitlines())
     for line in lines:
         if not line.strip() or line.lstrip().startswith("#"):

@@ -249,7 +249,8 @@ class Lab:
             folder = build_context.check(context, dockerfile)
             text = (folder / dockerfile).read_text()
         base = docker_file.base_image(text, args)
-        heredoc = next((line.split("\n", 1)[0] for line in docker_file.instructions(text) if "\n" in line), None)
+        heredoc = next((line.split("\n", 1)[0] for line in docker_file.instructions(text)
+                        if docker_file.heredoc_ends(line)), None)
         if _check_builder(builder or self.builder) == "classic":
             if heredoc:  # Docker 20.10's parser fails on it; later ones run `RUN <<EOT` without the lines below it
                 raise BadDockerfile(f"`{heredoc}` opens a heredoc, which the classic builder does not run (Docker "

@@ -181,3 +181,9 @@ def test_add_is_named_but_not_moved():
 ])
 def test_what_an_install_reads(run, expected):
     assert advice.reads(run) == expected
+
+
+def test_a_heredoc_on_a_line_continued_with_the_escape_directive_s_character_is_one_block():
+    text = "# escape=`\nFROM python\nRUN cat `\n  <<EOF > /x\nbody \\\nEOF\nCMD [\"x\"]\n"
+    assert ["\n".join(b.lines) for b in advice.blocks(text)][-2:] == ["RUN cat `\n  <<EOF > /x\nbody \\\nEOF",
+                                                                      'CMD ["x"]']
