@@ -106,6 +106,7 @@ def bench_builds(lab: Lab, runs: int = 11, cold_runs: int = 5) -> None:
 
     def docker_build(key: str, *options: str) -> None:
         t[key].append(timed(docker, *cli, *options, context)[0])
+        lab.made.add(lab.engine.inspect_image(cli_tag)["Id"])  # untagged by the next: cleanup's, with its steps
 
     try:
         for i in range(runs):
