@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import dockerfile as docker_file
@@ -237,6 +237,24 @@ def _raise_failure(progress: _Progress, row_of: dict[int, BuildKitStep]) -> None
             raise BadDockerfile(f"The Dockerfile does not parse: {parse_error_detail(parse_error)}.")
         raise BuildFailed(None, None, progress.loose[-1] if progress.loose else
                           f"the docker CLI exited with code {progress.exit}", [])
+
+
+def on_export(events: Iterable[Event], exported: Callable[[str], None]) -> Iterator[Event]:
+    """Pass ``events`` on, calling ``exported(config)`` once, when rawjson progress says the exporter finished (its
+    ``exporting to ...`` vertex completed): the image is stored and named by then, yet the CLI takes tens of
+    milliseconds more to exit (58-72 ms measured on Docker 28.5), time the engine can spend answering about the
+    image. ``config`` is the config digest the exporter named, "" if none."""
+    named, called = _Progress(), False
+    for event in events:
+        update = event[1].get("json") if not called else None
+        if isinstance(update, dict):
+            for status in update.get("statuses") or []:
+                named.name(status.get("id", ""))
+            if any(v.get("completed") and v.get("name", "").startswith("exporting to")
+                   for v in update.get("vertexes") or []):
+                called = True
+                exported(named.config)
+        yield event
 
 
 def parse_progress(tag: str, events: Iterable[Event], dockerfile_text: str | None = None) -> BuildReport:

@@ -7,9 +7,10 @@ import functools
 import html
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from . import buildkit, buildkit_cache, cache, cli, containers, progress, recording, settings, store, why
+from . import buildkit, buildkit_cache, cache, cli, containers, errors, progress, recording, settings, store, why
 from . import context as build_context
 from . import dockerfile as docker_file
 from . import files as files_module
@@ -357,23 +358,30 @@ class Lab:
         steps = buildkit_cache.plan(text, folder, {name: self.image_ids[name] for name in bases}, args or {},
                                     dockerfile, {name: self.onbuild.get(name, []) for name in bases})
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
-        def run() -> BuildReport:
-            return buildkit.parse_progress(image, progress.build(self.engine.build_cli(
-                str(folder), image, dockerfile, nocache, args, self.workspace.name), image), text)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            early: list[Future[History]] = []
 
-        try:
-            report = run()
-        except BuildFailed as e:  # the containerd store lost a snapshot as it unpacked the image: once more
-            if classify(e.message) != "snapshot":
-                raise
-            report = run()
-        buildkit_cache.remember(steps, report, self.built_with_buildkit)
-        if report.image_id and report.config in self.histories:  # a config read before: the same steps and layers
-            history = self.histories[report.config]
-        else:
-            history = self._history(image)
-            if report.config:  # a CLI that names no config leaves nothing to key it by
-                self.histories[report.config] = history
+            def exported(config: str) -> None:  # read the new image's history while the CLI exits
+                if config not in self.histories:
+                    early.append(pool.submit(self._history, image))
+
+            def run() -> BuildReport:
+                return buildkit.parse_progress(image, progress.build(buildkit.on_export(self.engine.build_cli(
+                    str(folder), image, dockerfile, nocache, args, self.workspace.name), exported), image), text)
+
+            try:
+                report = run()
+            except BuildFailed as e:  # the containerd store lost a snapshot as it unpacked the image: once more
+                if classify(e.message) != "snapshot":
+                    raise
+                report = run()
+            buildkit_cache.remember(steps, report, self.built_with_buildkit)
+            if report.image_id and report.config in self.histories:  # a config read before: same steps and layers
+                history = self.histories[report.config]
+            else:
+                history = self._history_of_build(image, report.image_id, early)
+                if report.config:  # a CLI that names no config leaves nothing to key it by
+                    self.histories[report.config] = history
         report.image_id = report.image_id or history.image_id
         self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
         self.image_ids[image] = report.image_id
@@ -401,6 +409,14 @@ class Lab:
         history, found = self.engine.history(image), self.engine.inspect_image(image)
         self.onbuild[image] = _triggers(found)
         return parse_history(image, history, found)
+
+    def _history_of_build(self, image: str, image_id: str, early: list[Future[History]]) -> History:
+        """The history of the image a build named ``image_id``: the one read as the exporter finished when it is of
+        that image (a tag still on the image before, or an answer that failed, is read again), else read now."""
+        with contextlib.suppress(errors.LabError):
+            if early and (history := early[-1].result()).image_id == image_id:
+                return history
+        return self._history(image)
 
     def _history_if_there(self, image: str) -> History | None:
         """The image's history (`_history`), or None when it is gone (another lab's cleanup removed it)."""

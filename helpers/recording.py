@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,11 +86,13 @@ for _name in sorted((CALLS | STREAMS) - UNRECORDED):
 
 class RecordingEngine(_Calls):
     """An `EngineLike` that asks ``engine`` and also appends every answer to ``path``, one JSON line per
-    call (so a crash keeps them); a layer's file list already stored is written again only as its ``diff_id``."""
+    call (so a crash keeps them); a layer's file list already stored is written again only as its ``diff_id``.
+    Calls may come from two threads (a build's history is read while its CLI exits): one line is written at a time."""
 
     def __init__(self, engine: EngineLike, path: Path, meta: dict):
         self.engine, self.path, self.registry = engine, path, engine.registry
         self.layers_stored: set[str] = set()
+        self.writing = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": meta}) + "\n")
 
@@ -99,10 +102,12 @@ class RecordingEngine(_Calls):
 
     def _store(self, name: str, args: tuple, kwargs: dict, entry: dict) -> None:
         entry["key"] = _key(name, args, kwargs)
-        if name == "layer_files" and "result" in entry:
-            entry["result"] = dict(entry["result"], layers=[self._layer(layer) for layer in entry["result"]["layers"]])
-        with self.path.open("a") as out:
-            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        with self.writing:
+            if name == "layer_files" and "result" in entry:
+                layers = [self._layer(layer) for layer in entry["result"]["layers"]]
+                entry["result"] = dict(entry["result"], layers=layers)
+            with self.path.open("a") as out:
+                out.write(json.dumps(entry, separators=(",", ":")) + "\n")
 
     def _layer(self, layer: dict) -> dict:
         if layer["diff_id"] in self.layers_stored:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from helpers import cli
-from helpers.buildkit import join_history, parse_progress
+from helpers.buildkit import join_history, on_export, parse_progress
 from helpers.cli import _chunks
 from helpers.errors import BadDockerfile, BuildFailed, ImageMissing, LabError
 from helpers.layers import makes_layer, parse_history
@@ -113,6 +113,29 @@ def test_the_exporter_names_the_image_config(kind, store):
     pushed = (DATA / f"manifest_{kind}v2_image{store}.json").exists() and "_image" or ""  # an index's image
     assert report.config == load(f"manifest_{kind}v2{pushed}{store}")["manifest"]["config"]["digest"]
     assert (report.config == report.image_id) is (store == "")  # on the containerd store the id is a manifest's
+
+
+@pytest.mark.parametrize("store", ["", CONTAINERD])
+@pytest.mark.parametrize("build", ["v1_nocache", "v2_after_change", "v2_all_cached"])
+def test_the_export_is_seen_once_with_its_config_before_the_cli_exits(build, store):
+    events = load(f"buildkit_rawjson_{build}{store}")
+    seen, passed = [], []
+    for event in on_export(events, lambda config: seen.append((config, len(passed)))):
+        passed.append(event)
+    assert passed == events
+    (config, index), = seen
+    assert config == parse_progress("v", events, DOCKERFILE).config
+    exported = [i for i, (_, chunk) in enumerate(events) if any(v.get("name") == "exporting to image"
+                                                                and v.get("completed")
+                                                                for v in chunk.get("json", {}).get("vertexes") or [])]
+    assert index == exported[0] < len(events) - 1  # as the exporter finished, before the CLI's exit
+
+
+def test_no_export_is_seen_in_plain_progress_nor_in_a_failed_build():
+    seen = []
+    for name in ("buildkit_v2_after_change", "buildkit_rawjson_run_fails", "buildkit_rawjson_parse_error"):
+        list(on_export(load(name), seen.append))
+    assert seen == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -401,3 +424,35 @@ def test_a_one_stage_build_printed_with_stage_0_and_a_link_vertex_maps_to_its_li
     assert [(s.instruction.split()[0], s.cached, s.vertex) for s in report.rows] == [
         ("FROM", True, 5), ("RUN", True, 6), ("RUN", False, 9), ("COPY", True, 8)]
     assert report.rows[1].instruction == "RUN <<EOF\necho one\nEOF"
+
+
+@pytest.mark.parametrize("first_read_is_of_the_new_image", [True, False])
+def test_the_history_read_as_the_exporter_finished_is_kept_only_when_it_is_of_the_image_built(
+        tmp_path, first_read_is_of_the_new_image):
+    """Lab.build reads the new image's history while the CLI exits; an answer about another image (a tag not yet
+    moved, say) is read again, so the report is always of the image the build named."""
+    from helpers.lab import Lab
+    from helpers.recording import ReplayEngine, _key
+    from helpers.settings import Settings
+    from helpers.workspace import Workspace
+
+    workspace = Workspace(root=tmp_path, name=load("meta_containerd")["workspace"])
+    image = f"{workspace.name}/python-hello-world:v2"
+    new = (load("history_buildkit_rawjson_v2_containerd"), load("inspect_buildkit_rawjson_v2_containerd"))
+    other = (load("history_buildkit_rawjson_v2"), load("inspect_buildkit_rawjson_v2"))  # another image's answers
+    answers = [new, other] if first_read_is_of_the_new_image else [other, new]
+    build = ("build_cli", (str(workspace.path), image, "Dockerfile", False, None, workspace.name), {})
+    calls = [(("info", (), {}), {"Driver": "overlayfs",
+                                 "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}),
+             (("inspect_image", ("base",), {}), {"Id": "sha256:b"}),
+             (build, load("buildkit_rawjson_v2_all_cached_containerd")),  # of that image
+             *((("history", (image,), {}), history) for history, _ in answers),
+             *((("inspect_image", (image,), {}), found) for _, found in answers)]
+    recording = {"meta": {"registry": "r", "recorded": "now"},
+                 "calls": [{"key": _key(*call), "result": result} for call, result in calls]}
+    lab = Lab(ReplayEngine(recording, "test"), Settings("r", "base", "test"), workspace)
+    lab.write_dockerfile("FROM base\nRUN pip install flask\nCMD [\"python\",\"app.py\"]\nCOPY app.py /app.py\n")
+    lab.write_app("hello beautiful world!")
+    report = lab.build("v2", builder="buildkit")
+    assert report.image_id == new[1]["Id"] != other[1]["Id"]
+    assert [s.diff_id for s in report.rows if s.diff_id] == new[1]["RootFS"]["Layers"]
