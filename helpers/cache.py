@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -267,20 +268,37 @@ class _Stage(NamedTuple):
     """The short id of the image an earlier build made for it, when it was reused whole."""
 
 
+@dataclass
+class RebuiltCopy:
+    """A ``COPY --from`` a stage the build rebuilds: its key is the checksum of files that exist only once that stage
+    ran. `forecast` notes it; the lab reads those files after the build, fills ``same`` and ``changed``, and
+    forecasts again with it."""
+
+    stage: str
+    sources: list[str]
+    keys: set[str]
+    """The keys earlier builds wrote for a copy to the same destination on the same parent."""
+    same: set[str] | None = None
+    """Those of ``keys`` written copying the very same files (name, mode, owner, size, content); None: not read."""
+    changed: str = ""
+    """The files that differ from the last copy there, in words."""
+
+
 def forecast(dockerfile: str, context: Path, base: History | None, sources: dict[str, History | None],
              args: dict[str, str] | None = None, nocache: bool = False, isolated: bool = True,
              dockerfile_name: str = "Dockerfile", api: tuple[int, int] = CHOWN_SPACED,
              copied: dict[str, dict[str, str]] | None = None,
              bases: dict[str, History | None] | None = None,
              configs: dict[str, dict] | None = None, copies: dict[str, set[str]] | None = None,
-             images: dict[str, str] | None = None) -> Forecast:
+             images: dict[str, str] | None = None, rebuilt: dict[int, RebuiltCopy] | None = None) -> Forecast:
     """Walk the Dockerfile the way the classic builder's cache does, stage by stage.
 
     Each FROM starts a chain: the base image's history, or an earlier stage's chain as this walk
     predicted it (rebuilt from the step where it was). A ``COPY --from`` an earlier stage is keyed by the
     files of that stage's image: when the stage was reused whole they are the files an earlier build copied
     from that very image, so its key is the one that build wrote (``copies``, or the only one written for that
-    destination on that parent); after a rebuilt stage the lab cannot know them. A ``COPY --from`` an image
+    destination on that parent); after a rebuilt stage they exist only once it ran: the step goes to ``rebuilt``,
+    and is predicted once the lab has read them there (`RebuiltCopy`). A ``COPY --from`` an image
     (``images``) is predicted only once the lab saw a build copy from that very image (``copies``). A base image's
     ONBUILD triggers (in ``configs``) run before its stage's steps, which the lab does not follow: it says so.
 
@@ -305,6 +323,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         copies: the keys the lab's earlier ``COPY --from`` steps wrote, by the image they copied from (`copies_made`).
         images: the short id of each image a ``COPY --from`` names (not a stage), by lower-case name; an image not
             on the engine is left out.
+        rebuilt: each ``COPY --from`` a rebuilt stage, by step number: added here, predicted once read.
     """
     args, bases, configs = args or {}, bases or {}, configs or {}
     received = Received.of(context, dockerfile_name)
@@ -351,8 +370,13 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             steps.append((False, "an ARG before the first FROM only gives FROM lines a value: nothing to reuse"))
             continue
         flags = docker_file.copy_arguments(docker_file.rest(line))[0] if keyword in ("COPY", "ADD") else {}
-        if "from" in flags:
-            key, why_not = _copied_from(line, flags["from"].lower(), finished, chain, candidates, declared, env,
+        origin = flags.get("from", "").lower()
+        if origin in finished and finished[origin].broken and finished[origin].chain is not None and not (
+                nocache or broken or unknown or chain is None):
+            key, why_not = _rebuilt_copy(n, line, origin, chain, candidates, {**docker_file.arg_values(args, declared),
+                                                                             **env}, rebuilt)
+        elif "from" in flags:
+            key, why_not = _copied_from(line, origin, finished, chain, candidates, declared, env,
                                         args, copies or {}, images or {})
         else:
             key, why_not = created_by(line, received, args, declared, api, env, meta, shell, workdir), _CANNOT
@@ -382,6 +406,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         elif key is None:
             steps.append((None, why_not))
             unknown = n
+        elif key == "":  # a key no earlier build wrote here
+            steps.append((False, why_not))
+            broken = n
         else:
             after = {s: e[len(chain)] for s, e in candidates.items() if len(e) > len(chain) and e[:len(chain)] == chain}
             matches = [s for s, entry in after.items() if entry[0] == key]
@@ -389,13 +416,35 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             if match:
                 chain = candidates[match][:len(chain) + 1]
                 who = f"the earlier build {_short_name(match)}" if isolated else f"the image {_engine_name(match)}"
-                steps.append((True, f"cache hit: {who} made this step on "
+                steps.append((True, f"cache hit: stage {origin} was rebuilt, yet the files this COPY takes from it "
+                                    f"are the very ones {who} copied" if n in (rebuilt or {}) else
+                                    f"cache hit: {who} made this step on "
                                     f"the same parent{' from the same file' if 'file:' in key else ''}"))
             else:
                 steps.append((False, _miss(key, [e[0] for e in after.values()], on_base, copied)))
                 broken = n
         on_base = False
     return Forecast(steps)
+
+
+def _rebuilt_copy(n: int, line: str, origin: str, chain: list[Entry], candidates: dict[str, list[Entry]],
+                  words: dict[str, str | None], rebuilt: dict[int, RebuiltCopy] | None) -> tuple[str | None, str]:
+    """The key of a ``COPY --from`` a rebuilt stage, once the lab read the files it copies (`RebuiltCopy`): an earlier
+    build's key for the very same files, or ``""`` (new) and what changed; None until read."""
+    _, sources, destination = _expanded_copy_arguments(docker_file.rest(line), words)
+    written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
+                         rf"{re.escape(destination)} $")
+    at = len(chain)
+    keys = {e[at][0] for e in candidates.values() if len(e) > at and e[:at] == chain and written.match(e[at][0])}
+    if not keys:
+        return "", f"stage {origin} was rebuilt, and no earlier build copied from it to {destination} on this parent"
+    copy = (rebuilt if rebuilt is not None else {}).setdefault(n, RebuiltCopy(origin, sources, keys))
+    if copy.same is None:
+        return None, (f"the lab cannot predict this COPY yet: stage {origin} was rebuilt, and the COPY is keyed by "
+                      "the checksum of the files it takes from it, which exist once that stage ran")
+    found = keys & copy.same
+    return (found.pop(), "") if found else ("", f"the files this COPY takes from stage {origin} changed: "
+                                                f"{copy.changed}")
 
 
 def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | None,

@@ -36,7 +36,7 @@ from .errors import (
     classify,
     parse_error_detail,
 )
-from .export import read_export
+from .export import read_copied, read_export
 from .layer_folders import read_layers
 from .settings import on_loopback, registry_host
 
@@ -182,6 +182,25 @@ class Engine:
         with translated(f"read the files of {image}"):
             in_place = read_layers(image, self.api.inspect_image(image), self.api.info())
             return in_place if in_place is not None else read_export(self.api.get_image(image), image)
+
+    def copied_files(self, image: str, paths: list[str], labels: dict[str, str]) -> dict[str, list[list] | None]:
+        """What a ``COPY --from`` of each of ``paths`` in ``image`` would take (`export.read_copied`); None for a path
+        it does not hold. Read with `docker cp` from a container made for it (``labels``), never started, removed."""
+        with translated(f"read files of {image}"):
+            cid = self.api.create_container(image, command=["true"], labels=labels)["Id"]
+            try:
+                return {path: self._copied(cid, path) for path in paths}
+            finally:
+                self.api.remove_container(cid, force=True)
+
+    def _copied(self, cid: str, path: str) -> list[list] | None:
+        parts = ("/" + path.strip("/")).split("/")
+        wild = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), len(parts))
+        try:
+            stream, _ = self.api.get_archive(cid, "/".join(parts[:wild]) or "/")
+        except docker.errors.NotFound:
+            return None
+        return read_copied(stream, parts[wild:] or None)
 
     def images(self) -> list[dict]:
         """Every image, intermediate ones included (``docker images -a``)."""

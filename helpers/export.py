@@ -1,11 +1,15 @@
-"""The image export reader (a boundary module): `docker save`'s stream read for each layer's file list.
+"""The image export reader (a boundary module): `docker save`'s stream read for each layer's file list, and
+`docker cp`'s archive of a path read for what a ``COPY --from`` of it would take.
 
-Only tar headers are read; file contents stream past, nothing is written to disk. `Engine.layer_files`
-calls `read_export`; `helpers.files` turns its JSON-ready payload into reports.
+Only tar headers are read from an export; file contents stream past, nothing is written to disk.
+`Engine.layer_files` calls `read_export`, `Engine.copied_files` calls `read_copied`; `helpers.files` turns the
+export's JSON-ready payload into reports.
 """
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import hashlib
 import io
 import json
 import posixpath
@@ -81,6 +85,33 @@ def layer_entries(fileobj: io.BufferedIOBase) -> list[list]:
             if path:
                 entries.append([path, info.size if info.isreg() else 0, _kind(info)])
     return sorted(without_implied_dirs(entries))
+
+
+def read_copied(chunks: Iterable[bytes], pattern: list[str] | None = None) -> list[list]:
+    """What a ``COPY --from`` takes from an archive of a path (`docker cp`'s), as the classic builder's cache key
+    reads each entry: its tar header's name, type, mode, owner, size and link target, and its content's sha256
+    (the key leaves out times). Sorted by name.
+
+    Args:
+        chunks: the archive's bytes.
+        pattern: for a source with wildcards, the archived folder's path components below it that an entry must
+            match (`fnmatch`, one component each); entries under a matching folder are kept too.
+    """
+    entries = []
+    with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks), _BUFSIZE), mode="r|", bufsize=_BUFSIZE) as tar:
+        for info in tar:
+            parts = info.name.strip("/").split("/")[1:]  # below the archived path's own name
+            if pattern and (len(parts) < len(pattern) or
+                            not all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern))):
+                continue
+            digest = hashlib.sha256()
+            if info.isreg():
+                content = tar.extractfile(info)
+                while block := content.read(_BUFSIZE):
+                    digest.update(block)
+            entries.append([info.name.strip("/"), _kind(info), info.mode, info.uid, info.gid, info.size,
+                            info.linkname, digest.hexdigest() if info.isreg() else ""])
+    return sorted(entries)
 
 
 def _sniff(size: int, head: bytes) -> str:

@@ -92,6 +92,8 @@ class Lab:
         """The files each COPY/ADD of the lab's classic builds copied, by the step's history text (its cache key)."""
         self.copies: dict[str, set[str]] = {}
         """The keys of the lab's classic ``COPY --from`` steps, by the image each copied from (`cache.copies_made`)."""
+        self.files_copied: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+        """What a ``COPY --from`` of some sources takes from an image, by image and sources (`_files_copied`)."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
         """The steps this lab's BuildKit builds made, by cache key, with the tag that made each."""
         self.image_ids: dict[str, str] = {}
@@ -269,16 +271,18 @@ class Lab:
                        explain: bool, args: dict[str, str] | None) -> BuildReport:
         isolated = self.store != store.CONTAINERD  # --cache-from meets the engine bug on the containerd store
         sources = [base] + self.built[::-1][:CACHE_SOURCES] if isolated else None  # newest first, as Docker's
-        before = None
+        before, foresee, rebuilt = None, None, {}
         if explain:
             later = {s.base for s in docker_file.stages(text, args)[1:] if not s.from_stage}
             histories = ({source: self._history_if_there(source) for source in sources} if isolated
                          else {k: v for image in [base, *later] for k, v in self._built_on(image).items()})
-            bases = {image: self._history_if_there(image) for image in later}
-            before = cache.forecast(text, folder, histories.get(base) or self._history_if_there(base),
-                                    histories, args, nocache, isolated, dockerfile, self.api, self.copied, bases,
-                                    {image: self._config(image) for image in [base, *later]}, self.copies,
-                                    self._copied_images(text, args))
+            foresee = functools.partial(
+                cache.forecast, text, folder, histories.get(base) or self._history_if_there(base), histories, args,
+                nocache, isolated, dockerfile, self.api, self.copied, {image: self._history_if_there(image)
+                                                                        for image in later},
+                {image: self._config(image) for image in [base, *later]}, self.copies, self._copied_images(text, args),
+                rebuilt)
+            before = foresee()
 
         def run() -> BuildReport:
             return parse_build_stream(image, progress.build(self.engine.build(
@@ -302,9 +306,42 @@ class Lab:
                                               history, self._copied_images(text, args)).items():
             self.copies.setdefault(source, set()).update(keys)
         report = join_layers(report, history)
+        while foresee is not None and any(copy.same is None for copy in rebuilt.values()):
+            self._read_rebuilt(rebuilt, text, args, report)  # a COPY --from a rebuilt stage: its files exist now
+            before = foresee()  # which may reach a later one
         if before is not None:
             report.why = why.explain(report, before)
         return report
+
+    def _read_rebuilt(self, rebuilt: dict[int, cache.RebuiltCopy], text: str, args: dict[str, str] | None,
+                      report: BuildReport) -> None:
+        """Fill in each `cache.RebuiltCopy` from the files its stage's new image holds and those of the images
+        earlier builds copied from for the same keys (`Lab.copies`)."""
+        ends: list[str] = []
+        for row in report.rows:  # each stage's last image, in stage order
+            if row.instruction.upper().startswith("FROM "):
+                ends.append("")
+            if ends and row.image_id:
+                ends[-1] = row.image_id
+        stages = {name: stage.index for stage in docker_file.stages(text, args)
+                  for name in (stage.name.lower(), str(stage.index))}
+        for copy in (copy for copy in rebuilt.values() if copy.same is None):
+            new = self._files_copied(ends[stages[copy.stage]], copy.sources)
+            earlier = [(key, image) for image, keys in self.copies.items() for key in keys & copy.keys]
+            files = {image: self._files_copied(image, copy.sources) for _, image in earlier}
+            copy.same = {key for key, image in earlier if files[image] == new}
+            last = files[earlier[-1][1]] if earlier else {}
+            copy.changed = build_context.changed_files(last, new)
+
+    def _files_copied(self, image: str, sources: list[str]) -> dict[str, str]:
+        """What a ``COPY --from`` of ``sources`` takes from ``image`` (`Engine.copied_files`): each entry's header
+        and checksum by its name; read once per image."""
+        key = (image, tuple(sources))
+        if key not in self.files_copied:
+            found = self.engine.copied_files(image, sources, self.labels)
+            self.files_copied[key] = {f"{entry[0]}": " ".join(map(str, entry[1:]))
+                                      for entries in found.values() for entry in entries or []}
+        return self.files_copied[key]
 
     def _built_on(self, base: str) -> dict[str, History | None]:
         """The histories of every image the classic builder made on ``base`` on this engine (the leaves of

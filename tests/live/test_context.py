@@ -243,6 +243,38 @@ def test_a_copy_from_a_stage_reused_whole_is_predicted_after_two_earlier_builds_
     assert back.cached == [True] * 4 and [r.agrees for r in back.why.rows] == [True] * 4, back.why.frame.to_string()
 
 
+REBUILT = """\
+FROM {base} AS build
+RUN echo {name} > /token
+COPY src /src
+COPY notes.txt /notes.txt
+RUN mkdir -p /out/sub && cp /src/* /out/ && cp /src/main.py /out/sub/ && chmod 644 /out/*.py
+FROM {base}
+COPY --from=build /out /app
+COPY --from=build /out/*.py /flat/
+RUN ls -R /app > /listing
+"""
+
+
+def test_a_copy_from_a_rebuilt_stage_is_predicted_by_the_files_it_takes(lab, tmp_path):
+    # the stage is rebuilt by a change its output does not show (its COPY --from hits), then by one it shows
+    (tmp_path / "src").mkdir()
+    for name, text in (("src/main.py", "print(1)\n"), ("src/util.py", "A = 1\n"), ("notes.txt", "n\n")):
+        (tmp_path / name).write_text(text)
+    (tmp_path / "Dockerfile").write_text(REBUILT.format(base=lab.base_image, name=lab.workspace.name))
+    lab.build("ctx-rebuilt", context=tmp_path)
+    (tmp_path / "notes.txt").write_text("n2\n")
+    same = lab.build("ctx-rebuilt", context=tmp_path, explain=True)
+    (tmp_path / "src/util.py").write_text("A = 2\n")
+    changed = lab.build("ctx-rebuilt", context=tmp_path, explain=True)
+    assert same.cached == [True, True, True, False, False, True, True, True, True]
+    assert changed.cached == [True, True, False, False, False, True, False, False, False]
+    for report in (same, changed):
+        assert [r.agrees for r in report.why.rows] == [True] * 9, report.why.frame.to_string()
+    assert "stage build was rebuilt, yet the files this COPY takes from it are the very ones" in same.why.rows[6].why
+    assert changed.why.rows[6].why == "the files this COPY takes from stage build changed: out/util.py changed"
+
+
 def test_a_context_left_with_one_file_is_still_copied_as_a_folder(lab, tmp_path):
     """.dockerignore drops the Dockerfile, itself and the notes: `COPY . /src/` copies the one file left, and the
     classic builder still names it `dir:` (the source is the context's root, a folder)."""

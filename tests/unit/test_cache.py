@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from helpers.cache import _miss, copies_made, created_by, forecast, go_duration, workdir_written
+from helpers.cache import RebuiltCopy, _miss, copies_made, created_by, forecast, go_duration, workdir_written
 from helpers.context import Received, tarsum
 from helpers.dockerfile import instructions, meta_args
 from helpers.layers import NOP, History, HistoryRow, parse_history
@@ -282,6 +282,33 @@ def test_each_stage_walks_its_own_chain_and_a_copy_from_a_reused_stage_keeps_its
     assert steps[7][1].startswith("the lab cannot predict this step: it follows step 7, which it could not predict")
     assert "stage deps was rebuilt" in steps[6][1]
     assert forecast(text, tmp_path, base, built).steps[6][0] is None  # "other" not on the engine: unknown
+
+
+def test_a_copy_from_a_rebuilt_stage_is_predicted_once_the_lab_read_the_files_it_takes(tmp_path):
+    (tmp_path / "main.py").write_text("print(1)\n")
+    text = "FROM base AS deps\nRUN make deps\nFROM other\nCOPY --from=deps /deps /deps\nCOPY main.py /main.py\n"
+    copy_from = NOP + "COPY dir:abc in /deps "
+    copy_main = created_by("COPY main.py /main.py", Received.of(tmp_path), {}, {})
+    base, other = History("base", rows("base")), History("other", rows("other"))
+    built = {"deps": History("d", rows("base", "/bin/sh -c make deps")),
+             "app": History("a", rows("other", copy_from, copy_main))}
+    changed = text.replace("make deps", "make deps again")
+    rebuilt: dict[int, RebuiltCopy] = {}
+    steps = forecast(changed, tmp_path, base, built, bases={"other": other}, rebuilt=rebuilt).steps
+    assert [hit for hit, _ in steps] == [True, False, True, None, None]
+    assert rebuilt == {4: RebuiltCopy("deps", ["/deps"], {copy_from})}  # what the lab reads after the build
+    rebuilt[4].same, rebuilt[4].changed = {copy_from}, "no file changed"
+    steps = forecast(changed, tmp_path, base, built, bases={"other": other}, rebuilt=rebuilt).steps
+    assert [hit for hit, _ in steps] == [True, False, True, True, True]
+    assert "stage deps was rebuilt, yet the files this COPY takes from it are the very ones" in steps[3][1]
+    rebuilt[4].same, rebuilt[4].changed = set(), "deps/lib.so changed"
+    steps = forecast(changed, tmp_path, base, built, bases={"other": other}, rebuilt=rebuilt).steps
+    assert steps[3:] == [(False, "the files this COPY takes from stage deps changed: deps/lib.so changed"),
+                         (False, "its parent changed: step 4 was rebuilt, so every later step is too")]
+    elsewhere = changed.replace("COPY --from=deps /deps /deps", "COPY --from=deps /deps /elsewhere")
+    steps = forecast(elsewhere, tmp_path, base, built, bases={"other": other}, rebuilt={}).steps
+    assert steps[3] == (False, "stage deps was rebuilt, and no earlier build copied from it to /elsewhere on this "
+                               "parent")  # a new step: nothing to read
 
 
 def test_a_run_that_made_no_layer_on_the_containerd_store_gets_no_digest():

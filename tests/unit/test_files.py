@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 from helpers.errors import LabError
-from helpers.export import read_export
+from helpers.export import read_copied, read_export
 from helpers.files import changes_between, parse_layer_files, waste
 from helpers.recording import ReplayEngine, _key
 from tests.conftest import load
@@ -266,3 +266,36 @@ def test_layer_files_is_recorded_and_replayed_like_every_engine_call():
     engine = ReplayEngine({"meta": {"registry": "localhost:5000"},
                            "calls": [{"key": _key("layer_files", ("x:waste",), {}), "result": payload}]}, "test")
     assert waste(parse_layer_files(engine.layer_files("x:waste"))).wasted_bytes == 20_000_000
+
+
+def archive(*members: tuple[str, bytes | None, int]) -> list[bytes]:
+    """`docker cp`'s archive of a path: (name, content or None for a folder, uid) members, in small chunks."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, content, uid in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.uid, info.mode = (tarfile.DIRTYPE, uid, 0o755) if content is None else (tarfile.REGTYPE,
+                                                                                                   uid, 0o644)
+            info.size, info.mtime = len(content or b""), 1234
+            tar.addfile(info, io.BytesIO(content) if content is not None else None)
+    data = out.getvalue()
+    return [data[i:i + 700] for i in range(0, len(data), 700)]
+
+
+def test_what_a_copy_from_takes_is_each_entry_header_and_checksum_without_times():
+    found = read_copied(archive(("out", None, 0), ("out/a.py", b"a\n", 0), ("out/sub", None, 0),
+                                ("out/sub/b.py", b"b\n", 1000)))
+    assert found == [["out", "dir", 0o755, 0, 0, 0, "", ""],
+                     ["out/a.py", "file", 0o644, 0, 0, 2, "", hashlib.sha256(b"a\n").hexdigest()],
+                     ["out/sub", "dir", 0o755, 0, 0, 0, "", ""],
+                     ["out/sub/b.py", "file", 0o644, 1000, 0, 2, "", hashlib.sha256(b"b\n").hexdigest()]]
+    owner = read_copied(archive(("out", None, 0), ("out/a.py", b"a\n", 1), ("out/sub", None, 0),
+                                ("out/sub/b.py", b"b\n", 1000)))
+    assert owner != found  # the classic key counts the owner
+
+
+def test_a_wildcard_source_keeps_the_entries_it_matches_and_what_lies_under_them():
+    chunks = archive(("out", None, 0), ("out/a.py", b"a", 0), ("out/b.txt", b"b", 0), ("out/pkg.py", None, 0),
+                     ("out/pkg.py/x", b"x", 0))
+    assert [e[0] for e in read_copied(chunks, ["*.py"])] == ["out/a.py", "out/pkg.py", "out/pkg.py/x"]
+    assert read_copied(chunks, ["*.so"]) == []
