@@ -40,7 +40,7 @@ class Step:
     files: dict[str, str] = field(default_factory=dict, compare=False)
     """For COPY/ADD: each file copied, with its digest and mode (`helpers.context.Received.contents`)."""
     needs: str = ""
-    """For COPY --from a stage: that stage's last key."""
+    """For COPY --from a stage whose files the lab has not read: that stage's last key (`plan`'s ``copied``)."""
 
 
 def _hash(*parts: str) -> str:
@@ -65,9 +65,15 @@ def _source(context: Received, rest: str) -> tuple[str, dict[str, str]] | None:
         return None
     if not files:
         return f"{len(inline)} inline file{'s' if len(inline) > 1 else ''}", files
+    return _described(files), files
+
+
+def _described(files: dict[str, str]) -> str:
+    """The files a COPY takes, as its key holds them: ``app.py: sha256 <hex12>, mode 644``, or ``12 files, sha256
+    <hex12>``."""
     if len(files) == 1:
-        return f"{next(iter(files))}: {next(iter(files.values()))}", files
-    return f"{len(files)} files, sha256 {_digest(files)}", files
+        return f"{next(iter(files))}: {next(iter(files.values()))}"
+    return f"{len(files)} files, sha256 {_digest(files)}"
 
 
 def _digest(files: dict[str, str]) -> str:
@@ -109,14 +115,16 @@ def _mounted(context: Received, rest: str, ends: dict[str, str]) -> str | None:
 
 
 def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[str, str],
-         dockerfile_name: str = "Dockerfile", triggers: dict[str, list[str]] | None = None) -> list[Step]:
+         dockerfile_name: str = "Dockerfile", triggers: dict[str, list[str]] | None = None,
+         copied: dict[tuple[str, tuple[str, ...]], dict[str, str]] | None = None) -> list[Step]:
     """Each instruction's `Step`, stage by stage; its key is empty where BuildKit runs no step (FROM, ARGs before
     it, config-only instructions) and where the lab cannot key one (a source `_source` cannot key, and every
     step after it in its stage). A stage FROM an image starts from that image's id (``base_ids``, by name; the
     name where the engine has none); a stage FROM an earlier one goes on from its last key. A ``COPY --from`` a
-    stage is keyed by that stage's last key (``needs``): BuildKit compares the files it copies, so when that
-    stage was rebuilt the lab cannot tell in advance (`forecast`); a ``COPY --from`` an image is keyed by that
-    image's id (``base_ids``), whose files are fixed. A stage FROM an image with ONBUILD ``triggers`` (by name)
+    stage is keyed by the files it takes, as BuildKit keys it: those the lab read from that stage's output
+    (``copied``, by the stage's last key and the sources), else it is keyed by the stage's last key and
+    ``needs`` the files read (`forecast` cannot predict it until then); a ``COPY --from`` an image is keyed by
+    that image's id (``base_ids``), whose files are fixed. A stage FROM an image with ONBUILD ``triggers`` (by name)
     runs them first, which the lab does not follow: its steps get no key."""
     received = Received.of(context, dockerfile_name)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
@@ -146,13 +154,17 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                 env.update(docker_file.pairs(rest, words) if keyword == "ENV" else {})
             origin = instruction.flags.get("from", "").lower() if keyword in ("COPY", "ADD") else ""
             rest = _expanded(rest, words) if keyword in ("COPY", "ADD") else rest
+            needs = ""
             if rest is None:
                 source = None
             elif origin and origin not in stage_names:  # an image: BuildKit copies from its content, fixed by its id
                 image = instruction.flags["from"]
                 source = (f"from the image {base_ids.get(image, image)}", {}) if "$" not in rest else None
-            elif origin:
-                source = (f"from {ends[origin]}", {}) if ends.get(origin) and "$" not in rest else None
+            elif origin:  # a stage: by the files it takes, once read; until then by the stage
+                taken = (copied or {}).get((ends.get(origin, ""), tuple(docker_file.copy_arguments(rest)[1])))
+                needs = ends.get(origin, "") if taken is None else ""
+                source = None if not ends.get(origin) or "$" in rest else \
+                    (_described(taken), taken) if taken is not None else (f"from {needs}", {})
             elif keyword in ("COPY", "ADD"):
                 source = _source(received, rest)
             else:
@@ -168,8 +180,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                                    ([inputs] if inputs else []))
             linked = keyword in ("COPY", "ADD") and instruction.flags.get("link", "false") in ("", "true")
             key = _hash("" if linked else parent, keyword, rest, inputs)  # --link copies onto nothing, then links
-            steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files,
-                              ends.get(origin, "") if origin in stage_names else ""))
+            steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files, needs))
             parent = _hash(parent, key) if linked else key
         ends[stage.name] = ends[str(stage.index)] = parent
         envs[stage.name] = envs[str(stage.index)] = env
@@ -207,13 +218,15 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
         elif step.parent in unknown:
             found.append((None, f"the lab cannot predict this step: it follows step {unknown[step.parent]}, which "
                                 "it could not predict"))
-        elif step.needs and step.needs in new | unknown:
-            found.append((None, "the lab cannot predict this COPY: the stage it copies from was rebuilt, and "
-                                "BuildKit compares the copied files' contents, which exist only once it ran"))
+        elif step.needs:
+            found.append((None, "the lab cannot predict this COPY yet: BuildKit keys it by the files it takes from "
+                                "the stage, which the lab reads once that stage ran"))
         elif step.key in made:
             tag = made[step.key][1].rsplit("/", 1)[-1]
+            same = "" if step.keyword not in ("COPY", "ADD") else " from the same files" if len(step.files) > 1 else \
+                " from the same file"
             found.append((True, f"cache hit: the lab's earlier BuildKit build {tag} made this step on the same "
-                                f"parent{' from the same file' if step.keyword in ('COPY', 'ADD') else ''}"))
+                                f"parent{same}"))
         else:
             siblings = [s for s, _ in reversed(made.values()) if s.parent == step.parent]  # newest first
             found.append((False, _miss(step, siblings, steps[n - 2].keyword == "FROM")))
@@ -226,11 +239,14 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
 
 def _miss(step: Step, siblings: list[Step], on_base: bool) -> str:
     """The first cause of a miss, from the steps the lab built before on the same parent."""
+    origin = docker_file.copy_arguments(step.target)[0].get("from") if step.keyword in ("COPY", "ADD") else None
     for old in siblings:
         if (old.keyword, old.target) == (step.keyword, step.target) and old.inputs != step.inputs:
+            source = "a COPY source changed" if not origin else f"the files this COPY takes from " \
+                f"{'' if step.inputs.startswith('from the image') else 'stage '}{origin} changed"
             if step.keyword in ("COPY", "ADD") and len(old.files | step.files) > 1:
-                return f"a COPY source changed: {changed_files(old.files, step.files)}"
-            what = "a COPY source changed" if step.keyword in ("COPY", "ADD") else "what RUN runs with changed"
+                return f"{source}: {changed_files(old.files, step.files)}"
+            what = source if step.keyword in ("COPY", "ADD") else "what RUN runs with changed"
             return f"{what}: it was {old.inputs or 'nothing'}, now {step.inputs or 'nothing'}"
     if siblings:
         return f"the instruction changed: built before here was `{siblings[0].keyword} {siblings[0].target}`"[:110]

@@ -169,7 +169,7 @@ def owner_host(owner: str) -> str:
 
 def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False,
               args: dict[str, str] | None = None, owner: str | None = None,
-              docker: BuildCli | None = None) -> Iterator[Event]:
+              docker: BuildCli | None = None, target: str | None = None) -> Iterator[Event]:
     """Build the context at ``path`` with BuildKit through the docker CLI, streaming its progress; the lab's
     BuildKit builds on one machine take turns with ``--no-cache`` ones (`buildkit_turn`).
 
@@ -184,6 +184,7 @@ def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool
             their addresses, and each later step by its parent, so builds of two owners never serve each
             other a RUN step or any step after one. None: the engine's cache, shared with every build.
         docker: the command that starts a BuildKit build; `find_cli` when None.
+        target: build only up to this stage (``--target``).
 
     Yields:
         ``(seconds, {"json": object})`` for each object of rawjson progress, ``(seconds, {"line": text})``
@@ -199,6 +200,7 @@ def cli_build(path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool
                                  "older than 23.")
     options = [("--build-arg", f"{key}={value}") for key, value in (args or {}).items()]
     options += [("--add-host", f"{owner_host(owner)}:127.0.0.1")] if owner else []
+    options += [("--target", target)] if target else []
     argv = [*cli.argv, f"--progress={cli.progress}", "--file", str(Path(path) / dockerfile), "--tag", tag,
             *(arg for option in options for arg in option), *(["--no-cache"] if nocache else []), str(path)]
     with buildkit_turn(alone=nocache):

@@ -93,23 +93,41 @@ def instructions(dockerfile: str, escape: str | None = None) -> list[str]:
     """The Dockerfile's instructions as the builders read them: comments dropped, lines ending in the escape
     character (``escape``, else `escape_of` the text) joined, and the heredocs a RUN, COPY or ADD line opens kept
     with it, each body and its closing word on lines of their own."""
+    return [text for text, _ in _instruction_lines(dockerfile, escape)]
+
+
+def _instruction_lines(dockerfile: str, escape: str | None = None) -> list[tuple[str, int]]:
+    """`instructions`, each with the number (from 0) of the line its first line ends on (before any heredoc)."""
     found, pending, escape = [], "", escape or escape_of(dockerfile)
-    lines = iter(dockerfile.splitlines())
-    for line in lines:
+    lines = iter(enumerate(dockerfile.splitlines()))
+    number = -1
+    for number, line in lines:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line.rstrip().endswith(escape):
             pending += line.rstrip()[:-1]
             continue
         text = (pending + line).strip()
-        pending = ""
+        pending, ends = "", number
         for strip_tabs, word in heredoc_ends(text):
-            for body in lines:
+            for _, body in lines:
                 text += "\n" + body
                 if closes(body, strip_tabs, word):
                     break
-        found.append(text)
-    return found + ([pending.strip()] if pending.strip() else [])
+        found.append((text, ends))
+    return found + ([(pending.strip(), number)] if pending.strip() else [])
+
+
+def named(dockerfile: str, names: dict[int, str]) -> str:
+    """The Dockerfile with the stage of each index in ``names`` named so (``FROM base AS name``), every other byte
+    as it was: BuildKit builds a stage alone (``--target``) only by its name."""
+    lines = dockerfile.splitlines(keepends=True)
+    froms = [ends for text, ends in _instruction_lines(dockerfile) if keyword(text) == "FROM"]
+    for index, name in names.items():
+        line = lines[froms[index]]
+        body = line.rstrip("\r\n")
+        lines[froms[index]] = f"{body.rstrip()} AS {name}{line[len(body):]}"
+    return "".join(lines)
 
 
 def heredoc_ends(instruction: str) -> list[tuple[bool, str]]:

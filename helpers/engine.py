@@ -156,10 +156,11 @@ class Engine:
                                                cache_from=cache_from, rm=True, forcerm=True, decode=True))
 
     def build_cli(self, path: str, tag: str, dockerfile: str = "Dockerfile", nocache: bool = False,
-                  args: dict[str, str] | None = None, owner: str | None = None) -> Iterator[Event]:
+                  args: dict[str, str] | None = None, owner: str | None = None,
+                  target: str | None = None) -> Iterator[Event]:
         """Stream a BuildKit build through the docker CLI (`helpers.cli.cli_build`): ``{"json": ...}`` and
         ``{"line": ...}`` chunks, then ``{"exit": code}``."""
-        yield from cli_build(path, tag, dockerfile, nocache, args, owner)
+        yield from cli_build(path, tag, dockerfile, nocache, args, owner, target=target)
 
     def inspect_image(self, ref: str) -> dict:
         with translated(f"inspect the image {ref}"):

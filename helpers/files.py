@@ -27,6 +27,17 @@ def parents(path: str) -> Iterator[str]:
         cut = path.rfind("/")
 
 
+def copied_files(found: dict[str, list[list] | None]) -> dict[str, str]:
+    """What a ``COPY --from`` takes (`Engine.copied_files`' answer): each entry's name, with all a cache key compares
+    of it in words (``out/app.py``: ``sha256 1a2b3c4d5e6f, mode 644, owner 0:0``)."""
+    found_files = {}
+    for entries in found.values():
+        for name, kind, mode, uid, gid, _, link, sha256 in entries or []:
+            what = {"file": f"sha256 {sha256[:12]}", "dir": "folder", "link": f"link to {link}"}.get(kind, kind)
+            found_files[name] = f"{what}, mode {mode & 0o7777:o}, owner {uid}:{gid}"
+    return found_files
+
+
 # -- parsing the payload ---------------------------------------------------------------------------
 
 @dataclass

@@ -7,6 +7,8 @@ import functools
 import html
 import os
 import re
+import shutil
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -92,6 +94,9 @@ class Lab:
         """The files each COPY/ADD of the lab's classic builds copied, by the step's history text (its cache key)."""
         self.copies: dict[str, set[str]] = {}
         """The keys of the lab's classic ``COPY --from`` steps, by the image each copied from (`cache.copies_made`)."""
+        self.stage_files: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+        """What each ``COPY --from`` a stage took in the lab's BuildKit builds, by the stage's last key and the sources
+        (`_read_stage`)."""
         self.files_copied: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
         """What a ``COPY --from`` of some sources takes from an image, by image and sources (`_files_copied`)."""
         self.built_with_buildkit: dict[str, tuple[buildkit_cache.Step, str]] = {}
@@ -328,19 +333,19 @@ class Lab:
         for copy in (copy for copy in rebuilt.values() if copy.same is None):
             new = self._files_copied(ends[stages[copy.stage]], copy.sources)
             earlier = [(key, image) for image, keys in self.copies.items() for key in keys & copy.keys]
-            files = {image: self._files_copied(image, copy.sources) for _, image in earlier}
-            copy.same = {key for key, image in earlier if files[image] == new}
-            last = files[earlier[-1][1]] if earlier else {}
-            copy.changed = build_context.changed_files(last, new)
+            files = {}
+            for _, image in earlier:
+                with contextlib.suppress(ImageMissing):  # removed since (by the lab's cleanup, or by hand)
+                    files[image] = self._files_copied(image, copy.sources)
+            copy.same = {key for key, image in earlier if files.get(image) == new}
+            copy.changed = build_context.changed_files(next(reversed(files.values()), {}), new)
 
     def _files_copied(self, image: str, sources: list[str]) -> dict[str, str]:
         """What a ``COPY --from`` of ``sources`` takes from ``image`` (`Engine.copied_files`): each entry's header
         and checksum by its name; read once per image."""
         key = (image, tuple(sources))
         if key not in self.files_copied:
-            found = self.engine.copied_files(image, sources, self.labels)
-            self.files_copied[key] = {f"{entry[0]}": " ".join(map(str, entry[1:]))
-                                      for entries in found.values() for entry in entries or []}
+            self.files_copied[key] = files_module.copied_files(self.engine.copied_files(image, sources, self.labels))
         return self.files_copied[key]
 
     def _built_on(self, base: str) -> dict[str, History | None]:
@@ -392,8 +397,10 @@ class Lab:
                 self.image_ids[name], self.onbuild[name] = found["Id"], _triggers(found)
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
                 self.image_ids[name] = name
-        steps = buildkit_cache.plan(text, folder, {name: self.image_ids[name] for name in bases}, args or {},
-                                    dockerfile, {name: self.onbuild.get(name, []) for name in bases})
+        foresee = functools.partial(buildkit_cache.plan, text, folder, {name: self.image_ids[name] for name in bases},
+                                    args or {}, dockerfile, {name: self.onbuild.get(name, []) for name in bases},
+                                    self.stage_files)
+        steps = foresee()
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         with ThreadPoolExecutor(max_workers=1) as pool:
             early: list[Future[History]] = []
@@ -412,7 +419,6 @@ class Lab:
                 if classify(e.message) != "snapshot":
                     raise
                 report = run()
-            buildkit_cache.remember(steps, report, self.built_with_buildkit)
             if report.image_id and report.config in self.histories:  # a config read before: same steps and layers
                 history = self.histories[report.config]
             else:
@@ -423,10 +429,45 @@ class Lab:
         self.made.add(report.image_id)  # untagged once the tag is built again: cleanup then finds it here
         self.image_ids[image] = report.image_id
         report = buildkit.join_history(report, history)
+        for _ in steps:  # each COPY --from a stage keyed by the files it takes, read once the stage ran
+            if not any([self._read_stage(step, image, folder, text, dockerfile, args) for step in steps if step.needs]):
+                break
+            steps = foresee()  # a stage that copies from a stage that was read has a new key: read in turn
+            before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
+        buildkit_cache.remember(steps, report, self.built_with_buildkit)
         if before is not None:
             report.why = buildkit_cache.explain(report, before)
         self.workspace.note(self.notebook, "build", short_name(image))
         return report
+
+    def _read_stage(self, step: buildkit_cache.Step, image: str, folder: Path, text: str, dockerfile: str,
+                    args: dict[str, str] | None) -> bool:
+        """Read what a ``COPY --from`` a stage takes (`buildkit_cache.plan`'s ``copied``), from that stage built alone
+        (``--target``: every step cached by the build just made) as an image, removed once read; False when read
+        before. BuildKit builds a stage alone only by its name: an unnamed one is named in a copy of the Dockerfile
+        kept outside the context (a stage's name is in none of its keys)."""
+        flags, sources, _ = docker_file.copy_arguments(step.target)
+        if (step.needs, tuple(sources)) in self.stage_files:
+            return False
+        stage = next(s for s in docker_file.stages(text, args) if flags["from"].lower() in (s.name, str(s.index)))
+        alone = f"{image}-stage-{stage.index}"
+        with tempfile.TemporaryDirectory(prefix="layer-lab-stage-") as elsewhere:
+            name = stage.name
+            if name == str(stage.index):
+                own_ignore, name = folder / f"{dockerfile}.dockerignore", f"layer-lab-stage-{stage.index}"
+                dockerfile = str(Path(elsewhere) / "Dockerfile")
+                Path(dockerfile).write_text(docker_file.named(text, {stage.index: name}))
+                if own_ignore.is_file():  # a Dockerfile's own ignore file lies beside it
+                    shutil.copyfile(own_ignore, f"{dockerfile}.dockerignore")
+            built = buildkit.parse_progress(alone, self.engine.build_cli(str(folder), alone, dockerfile, False, args,
+                                                                         self.workspace.name, name))
+        self.made |= {built.image_id} - {""}
+        try:
+            found = self.engine.copied_files(built.image_id or alone, sources, self.labels)
+        finally:
+            self.engine.remove_image(alone)
+        self.stage_files[(step.needs, tuple(sources))] = files_module.copied_files(found)
+        return True
 
     def history(self, image: str) -> History:
         """The image's history like `docker image history`, sizes in bytes, with layer digests and the bytes

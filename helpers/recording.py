@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -29,9 +30,12 @@ _SIGNATURES = {name: inspect.signature(getattr(EngineLike, name)) for name in CA
 
 def _key(name: str, args: tuple, kwargs: dict) -> str:
     """A call's key: its name and every argument by name, defaults filled in, so ``f(1)`` and ``f(x=1)``
-    are one call; arguments naming the recording machine's folders are left out."""
+    are one call; arguments naming the recording machine's folders are left out (of a Dockerfile outside the
+    context, all but its file name)."""
     bound = _SIGNATURES[name].bind(None, *args, **kwargs)
     bound.apply_defaults()
+    if os.path.isabs(bound.arguments.get("dockerfile") or ""):  # one outside the context, in a folder of the moment
+        bound.arguments["dockerfile"] = os.path.basename(bound.arguments["dockerfile"])
     dropped = ("self", *MACHINE_ARGUMENTS.get(name, ()))
     return json.dumps([name, {k: v for k, v in bound.arguments.items() if k not in dropped}], sort_keys=True,
                       default=str)

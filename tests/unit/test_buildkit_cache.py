@@ -139,19 +139,31 @@ def test_each_stage_keys_its_own_chain_and_a_copy_from_follows_its_stage(context
     assert chained[3].parent == chained[1].key  # FROM a stage goes on from its last step
 
 
-def test_a_copy_from_a_stage_reused_whole_is_predicted_and_one_from_a_rebuilt_stage_is_not(context):
+def test_a_copy_from_a_stage_is_keyed_by_the_files_it_takes_once_the_lab_read_them(context):
     bases = {"base": "sha256:b", "other": "sha256:o"}
     made: dict = {}
-    remember(plan(MULTI, context, bases, {}), report("lab/app:v1", [False, True, False, False, True, True, False,
-                                                                    False, False]), made)
-    again = forecast(plan(MULTI, context, bases, {}), made).steps
+    first = plan(MULTI, context, bases, {})
+    assert first[6].needs == first[3].key  # not read yet: keyed by the stage, and not predicted
+    taken = {"out": "folder, mode 755, owner 0:0", "out/app": "sha256 aaaaaaaaaaaa, mode 755, owner 0:0"}
+    copied = {(first[3].key, ("/out",)): taken}  # what the lab read from the stage after the build
+    remember(plan(MULTI, context, bases, {}, copied=copied),
+             report("lab/app:v1", [False, True, False, False, True, True, False, False, False]), made)
+    again = forecast(plan(MULTI, context, bases, {}, copied=copied), made).steps
     assert [hit for hit, _ in again] == [None, True, True, True, True, None, True, True, None]
     assert again[0][1].startswith("BuildKit runs no step for an ARG before the first FROM")
-    (context / "app.py").write_text("print('changed')\n")
-    changed = forecast(plan(MULTI, context, bases, {}), made).steps
-    assert [hit for hit, _ in changed] == [None, True, False, False, True, None, None, None, None]
-    assert "the stage it copies from was rebuilt" in changed[6][1]
+    text = MULTI.replace("RUN make", "RUN make all")  # the stage is rebuilt
+    rebuilt = plan(text, context, bases, {}, copied=copied)
+    changed = forecast(rebuilt, made).steps
+    assert [hit for hit, _ in changed] == [None, True, True, False, True, None, None, None, None]
+    assert "BuildKit keys it by the files it takes from the stage" in changed[6][1]
     assert "it follows step 7, which it could not predict" in changed[7][1]
+    copied[(rebuilt[3].key, ("/out",))] = taken  # rebuilt, yet the same files: BuildKit reuses the COPY
+    same = forecast(plan(text, context, bases, {}, copied=copied), made).steps
+    assert [hit for hit, _ in same][6:8] == [True, True]
+    copied[(rebuilt[3].key, ("/out",))] = {**taken, "out/app": "sha256 bbbbbbbbbbbb, mode 755, owner 0:0"}
+    other = forecast(plan(text, context, bases, {}, copied=copied), made).steps
+    assert other[6] == (False, "the files this COPY takes from stage build changed: out/app changed")
+    assert other[7][0] is False
 
 
 def test_heredocs_mounts_and_link_are_keyed_as_buildkit_keys_them(context):

@@ -92,3 +92,12 @@ def test_a_directive_counts_only_at_the_very_top_and_only_as_backslash_or_backti
 
 def test_directives_may_follow_each_other():
     assert docker_file.escape_of("# syntax=docker/dockerfile:1\n#ESCAPE = `\nFROM b\n") == "`"
+
+
+def test_a_stage_is_named_on_its_from_line_and_nothing_else_changes():
+    text = ("# syntax=docker/dockerfile:1\nARG BASE=base\nFROM $BASE\nRUN <<EOF\nFROM not-a-stage\nEOF\n"
+            "FROM \\\r\n  other\r\nCOPY --from=0 /a /a\nFROM other AS last\n")
+    named = docker_file.named(text, {0: "layer-lab-0", 1: "layer-lab-1"})
+    assert named == text.replace("FROM $BASE\n", "FROM $BASE AS layer-lab-0\n").replace(
+        "  other\r\n", "  other AS layer-lab-1\r\n")
+    assert [s.name for s in docker_file.stages(named)] == ["layer-lab-0", "layer-lab-1", "last"]
