@@ -106,8 +106,9 @@ class Lab:
         self.onbuild: dict[str, list[str]] = {}
         """The ONBUILD triggers of the images BuildKit builds start FROM, read with their ids."""
         self.histories: dict[str, History] = {}
-        """The history of each image the lab's BuildKit builds made, by its config's digest (the config holds
-        its history and its layers' digests, so a build to a config read before needs no engine call)."""
+        """The history of each image the lab's builds made, by its config's digest (BuildKit) or its id (classic):
+        the config holds its history and its layers' digests, so a build to an image read before (a fully
+        cached one) needs no engine call."""
         self.layer_bytes: dict[str, int] = {}
         """Bytes of each layer's files, by diff_id, as read from exports (on the containerd store)."""
 
@@ -306,7 +307,9 @@ class Lab:
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
         self.image_ids.pop(image, None)  # a later BuildKit build FROM it reads its new id
         self.workspace.note(self.notebook, "build", short_name(image))
-        history = self._history(image)
+        history = self.histories.get(report.image_id) or self._history(image)
+        if report.image_id:
+            self.histories[report.image_id] = history
         for source, keys in cache.copies_made(text, args, [(r.instruction, r.image_id) for r in report.rows],
                                               history, self._copied_images(text, args)).items():
             self.copies.setdefault(source, set()).update(keys)
