@@ -81,7 +81,7 @@ def _digest(files: dict[str, str]) -> str:
     return _hash(*(f"{p} {v}" for p, v in sorted(files.items())))[:12]
 
 
-def _expanded(rest: str, words: dict[str, str]) -> str | None:
+def _expanded(rest: str, words: dict[str, str], escape: str = "\\") -> str | None:
     """A COPY/ADD's line with the ARG and ENV values it names put in, as BuildKit expands them before it keys the
     step; None where it names one this Dockerfile does not set (a base image's ENV) or is in JSON form."""
     first, newline, body = rest.partition("\n")
@@ -89,7 +89,7 @@ def _expanded(rest: str, words: dict[str, str]) -> str | None:
         return rest
     if first.lstrip().startswith("[") or not docker_file.variables(first) <= words.keys():
         return None
-    return " ".join(docker_file.process_word(w, words) for w in first.split()) + newline + body
+    return " ".join(docker_file.process_word(w, words, escape) for w in first.split()) + newline + body
 
 
 def _mounted(context: Received, rest: str, ends: dict[str, str]) -> str | None:
@@ -126,7 +126,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
     ``needs`` the files read (`forecast` cannot predict it until then); a ``COPY --from`` an image is keyed by
     that image's id (``base_ids``), whose files are fixed. A stage FROM an image with ONBUILD ``triggers`` (by name)
     runs them first, which the lab does not follow: its steps get no key."""
-    received = Received.of(context, dockerfile_name)
+    received, escape = Received.of(context, dockerfile_name), docker_file.escape_of(dockerfile)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
     ends: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
@@ -148,12 +148,12 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
             values = docker_file.arg_values(args, declared)  # as they stand before this line
             words = {**values, **env}
             if keyword == "ARG":
-                docker_file.declare(rest, declared, inherited=meta)
+                docker_file.declare(rest, declared, inherited=meta, escape=escape)
             elif keyword in _RUNS_WITH:
                 runs_with.append(line)
-                env.update(docker_file.pairs(rest, words) if keyword == "ENV" else {})
+                env.update(docker_file.pairs(rest, words, escape) if keyword == "ENV" else {})
             origin = instruction.flags.get("from", "").lower() if keyword in ("COPY", "ADD") else ""
-            rest = _expanded(rest, words) if keyword in ("COPY", "ADD") else rest
+            rest = _expanded(rest, words, escape) if keyword in ("COPY", "ADD") else rest
             needs = ""
             if rest is None:
                 source = None

@@ -53,7 +53,7 @@ each word alone (ENV, LABEL, WORKDIR, EXPOSE and COPY/ADD, which it expands too,
 def created_by(instruction: str, context: Received, args: dict[str, str], declared: dict[str, str | None],
                api: tuple[int, int] = CHOWN_SPACED, env: dict[str, str | None] | None = None,
                meta: dict[str, str | None] | None = None, shell: list[str] | None = None,
-               workdir: str | None = "") -> str | None:
+               workdir: str | None = "", escape: str = "\\") -> str | None:
     """The history text (the cache key's command) the classic builder of engine API ``api`` writes for
     ``instruction``, literally (two spaces stay two spaces).
 
@@ -79,23 +79,23 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
         prefix = f"|{len(used)} {' '.join(used)} " if used else ""
         return f"{prefix}{' '.join(shell or DEFAULT_SHELL)} {command}" if not rest.startswith("[") else prefix + command
     if keyword in ("COPY", "ADD"):
-        flags, sources, destination = _expanded_copy_arguments(rest, words)
+        flags, sources, destination = _expanded_copy_arguments(rest, words, escape)
         if set(flags) - {"chown"} or any("://" in s for s in sources):
             return None
         name = context.copy_source(sources) if sources else None
         chown = f"--chown={flags['chown']}{' ' if api >= CHOWN_SPACED else ''}" if flags.get("chown") else ""
         return None if name is None else f"{nop}{keyword} {chown}{name} in {destination} "
     if keyword == "ARG":
-        docker_file.declare(rest, declared, inherited=meta)
+        docker_file.declare(rest, declared, inherited=meta, escape=escape)
     if keyword == "HEALTHCHECK":
         return healthcheck_text(rest, api, nop)
     if keyword in ("ENV", "LABEL"):
-        found = docker_file.pairs(rest, words)
+        found = docker_file.pairs(rest, words, escape)
         if keyword == "ENV":
             env.update(found)
         return f"{nop} {keyword} {' '.join(f'{k}={v}' for k, v in found)}"
     if keyword == "WORKDIR":  # written as one argument: one space after #(nop)
-        written = workdir_written(docker_file.process_word(rest, words), workdir, api)
+        written = workdir_written(docker_file.process_word(rest, words, escape), workdir, api)
         return None if written is None else f"{nop}WORKDIR {written}"
     if keyword in ("CMD", "ENTRYPOINT"):  # the shell form runs in the shell: ["/bin/sh" "-c" "python app.py"]
         items = _json_list(rest)
@@ -103,11 +103,11 @@ def created_by(instruction: str, context: Received, args: dict[str, str], declar
         return f"{nop} {keyword} [{' '.join(_go_quote(str(w)) for w in command)}]"
     if keyword == "VOLUME":  # the folders (a JSON array's items, or the words) expanded, written with Go's %v
         folders = _json_list(rest) or rest.split()
-        return f"{nop} VOLUME [{' '.join(docker_file.process_word(f, words) for f in folders)}]"
+        return f"{nop} VOLUME [{' '.join(docker_file.process_word(f, words, escape) for f in folders)}]"
     if keyword == "EXPOSE":  # the parser sorts the words as written, then each is expanded (to words)
-        rest = " ".join(docker_file.process_word(w, words) for w in sorted(rest.split()))
+        rest = " ".join(docker_file.process_word(w, words, escape) for w in sorted(rest.split()))
     elif keyword in _EXPANDED:
-        rest = " ".join(docker_file.process_word(w, words) for w in rest.split())
+        rest = " ".join(docker_file.process_word(w, words, escape) for w in rest.split())
     return f"{nop} {keyword} {_json_args(rest)}"
 
 
@@ -231,12 +231,14 @@ def healthcheck_text(rest: str, api: tuple[int, int], nop: str = NOP) -> str | N
     return f"{nop} HEALTHCHECK &{{[{' '.join(test)}] {' '.join(go_duration(t) for t in times)} {retries}}}"
 
 
-def _expanded_copy_arguments(rest: str, words: dict[str, str | None]) -> tuple[dict[str, str], list[str], str]:
+def _expanded_copy_arguments(rest: str, words: dict[str, str | None],
+                             escape: str = "\\") -> tuple[dict[str, str], list[str], str]:
     """A COPY/ADD's flags, sources and destination (`helpers.dockerfile.copy_arguments`), with ``words`` (ARG and
-    ENV values) expanded in them as the classic builder does."""
+    ENV values) expanded in them as the classic builder does, under the Dockerfile's ``escape`` character."""
     flags, sources, destination = docker_file.copy_arguments(rest)
-    return ({k: docker_file.process_word(v, words) for k, v in flags.items()},
-            [docker_file.process_word(s, words) for s in sources], docker_file.process_word(destination, words))
+    return ({k: docker_file.process_word(v, words, escape) for k, v in flags.items()},
+            [docker_file.process_word(s, words, escape) for s in sources],
+            docker_file.process_word(destination, words, escape))
 
 
 Entry = tuple[str, int]
@@ -338,7 +340,8 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     broken: int | None = None
     unknown: int | None = None  # a step of this stage the lab could not predict: the chain after it is unknown
     stage, on_base = -1, True
-    instructions = docker_file.instructions(dockerfile)
+    escape = docker_file.escape_of(dockerfile)
+    instructions = docker_file.instructions(dockerfile, escape)
     for n, line in enumerate(instructions, start=1):
         keyword = docker_file.keyword(line)
         if keyword == "FROM":
@@ -374,18 +377,18 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
         if origin in finished and finished[origin].broken and finished[origin].chain is not None and not (
                 nocache or broken or unknown or chain is None):
             key, why_not = _rebuilt_copy(n, line, origin, chain, candidates, {**docker_file.arg_values(args, declared),
-                                                                             **env}, rebuilt)
+                                                                             **env}, rebuilt, escape)
         elif "from" in flags:
             key, why_not = _copied_from(line, origin, finished, chain, candidates, declared, env,
-                                        args, copies or {}, images or {})
+                                        args, copies or {}, images or {}, escape)
         else:
-            key, why_not = created_by(line, received, args, declared, api, env, meta, shell, workdir), _CANNOT
+            key, why_not = created_by(line, received, args, declared, api, env, meta, shell, workdir, escape), _CANNOT
             shell = (shell_of(docker_file.rest(line)) or shell) if keyword == "SHELL" else shell
             if keyword == "WORKDIR":
                 workdir = None if key is None else key.split("#(nop) WORKDIR ", 1)[1]
         if copied is not None and key is not None and keyword in ("COPY", "ADD") and "from" not in flags:
             words = {**docker_file.arg_values(args, declared), **env}
-            named = _expanded_copy_arguments(docker_file.rest(line), words)[1]
+            named = _expanded_copy_arguments(docker_file.rest(line), words, escape)[1]
             copied.setdefault(key, received.contents(named) or {})  # a later build may name what changed
         if nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
@@ -428,10 +431,11 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
 
 
 def _rebuilt_copy(n: int, line: str, origin: str, chain: list[Entry], candidates: dict[str, list[Entry]],
-                  words: dict[str, str | None], rebuilt: dict[int, RebuiltCopy] | None) -> tuple[str | None, str]:
+                  words: dict[str, str | None], rebuilt: dict[int, RebuiltCopy] | None,
+                  escape: str = "\\") -> tuple[str | None, str]:
     """The key of a ``COPY --from`` a rebuilt stage, once the lab read the files it copies (`RebuiltCopy`): an earlier
     build's key for the very same files, or ``""`` (new) and what changed; None until read."""
-    _, sources, destination = _expanded_copy_arguments(docker_file.rest(line), words)
+    _, sources, destination = _expanded_copy_arguments(docker_file.rest(line), words, escape)
     written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain)
@@ -449,7 +453,7 @@ def _rebuilt_copy(n: int, line: str, origin: str, chain: list[Entry], candidates
 
 def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | None,
                  candidates: dict[str, list[Entry]], declared: dict, env: dict, args: dict,
-                 copies: dict[str, set[str]], images: dict[str, str]) -> tuple[str | None, str]:
+                 copies: dict[str, set[str]], images: dict[str, str], escape: str = "\\") -> tuple[str | None, str]:
     """The key of a ``COPY --from`` an earlier stage reused whole, or an image: the one an earlier build wrote for
     the same destination on the same parent, copying from the same image where several did (for an image the
     lab did not build, only one the lab saw copied from that very image); else None and why."""
@@ -458,7 +462,8 @@ def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | No
     image = finished[origin].image if origin in finished else images.get(origin)
     if origin not in finished and image is None:
         return None, f"the lab cannot predict a COPY --from {origin}: that image is not on the engine yet"
-    destination = _expanded_copy_arguments(docker_file.rest(line), {**docker_file.arg_values(args, declared), **env})[2]
+    destination = _expanded_copy_arguments(docker_file.rest(line), {**docker_file.arg_values(args, declared), **env},
+                                           escape)[2]
     written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
                          rf"{re.escape(destination)} $")
     at = len(chain or [])

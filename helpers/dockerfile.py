@@ -196,17 +196,17 @@ def copy_arguments(rest: str) -> tuple[dict[str, str], list[str], str]:
     return dict(map(flag, flags)), words[:-1], words[-1] if words else ""
 
 
-def expand(word: str, env: dict[str, str | None]) -> str:
+def expand(word: str, env: dict[str, str | None], escape: str = "\\") -> str:
     """``word`` with ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR:+alternative}`` (and their forms
-    without ``:``) replaced from ``env``, as Docker's lexer does; ``\\$`` stays a literal ``$``, and
-    nothing is expanded inside single quotes. A variable that is unset (or declared without a value)
-    expands to nothing.
+    without ``:``) replaced from ``env``, as Docker's lexer does; an escaped ``$`` (``\\$``, or with the
+    Dockerfile's own ``escape``) stays a literal ``$``, and nothing is expanded inside single quotes. A variable
+    that is unset (or declared without a value) expands to nothing.
     """
     out, i = [], 0
     quoted = False
     while i < len(word):
         char = word[i]
-        if char == "\\" and i + 1 < len(word) and not quoted:
+        if char == escape and i + 1 < len(word) and not quoted:
             out.append(word[i:i + 2])
             i += 2
             continue
@@ -221,13 +221,14 @@ def expand(word: str, env: dict[str, str | None]) -> str:
     return "".join(out)
 
 
-def process_word(word: str, env: dict[str, str | None]) -> str:
+def process_word(word: str, env: dict[str, str | None], escape: str = "\\") -> str:
     """One word as Docker's lexer hands it to an instruction: variables expanded (not inside single quotes),
-    quotes removed, a backslash escaping the next character (outside single quotes)."""
+    quotes removed, the escape character (a backslash, or the Dockerfile's ``# escape=``) escaping the next
+    character (outside single quotes)."""
     out, i, quote = [], 0, ""
     while i < len(word):
         char = word[i]
-        if quote != "'" and char == "\\" and i + 1 < len(word):
+        if quote != "'" and char == escape and i + 1 < len(word):
             out.append(word[i + 1])
             i += 2
         elif char in "'\"" and quote in ("", char):
@@ -242,12 +243,12 @@ def process_word(word: str, env: dict[str, str | None]) -> str:
     return "".join(out)
 
 
-def _words(text: str) -> list[str]:
-    """``text`` split on white space outside quotes, quotes kept (the lexer removes them later)."""
+def _words(text: str, escape: str = "\\") -> list[str]:
+    """``text`` split on white space outside quotes, quotes and escapes kept (the lexer removes them later)."""
     words, current, quote, i = [], "", "", 0
     while i < len(text):
         char = text[i]
-        if char == "\\" and quote != "'" and i + 1 < len(text):
+        if char == escape and quote != "'" and i + 1 < len(text):
             current += text[i:i + 2]
             i += 2
             continue
@@ -263,16 +264,17 @@ def _words(text: str) -> list[str]:
     return words + ([current] if current else [])
 
 
-def pairs(rest: str, env: dict[str, str | None]) -> list[tuple[str, str]]:
+def pairs(rest: str, env: dict[str, str | None], escape: str = "\\") -> list[tuple[str, str]]:
     """The ``key=value`` pairs of an ENV or LABEL line, expanded as the classic builder does; the old form
     ``ENV NAME value words`` is one pair."""
-    words = _words(rest)
+    words = _words(rest, escape)
     if words and "=" not in words[0]:
-        return [(process_word(words[0], env), process_word(rest.split(None, 1)[1] if len(words) > 1 else "", env))]
+        value = rest.split(None, 1)[1] if len(words) > 1 else ""
+        return [(process_word(words[0], env, escape), process_word(value, env, escape))]
     found = []
     for word in words:
         key, _, value = word.partition("=")
-        found.append((process_word(key, env), process_word(value, env)))
+        found.append((process_word(key, env, escape), process_word(value, env, escape)))
     return found
 
 
@@ -288,7 +290,7 @@ def _value(m: re.Match, env: dict[str, str | None]) -> str:
 
 
 def declare(rest: str, into: dict[str, str | None], values: dict[str, str] | None = None,
-            inherited: dict[str, str | None] | None = None) -> None:
+            inherited: dict[str, str | None] | None = None, escape: str = "\\") -> None:
     """Add the names an ``ARG`` line declares to ``into``: the build-arg value if one is given, else its
     default (expanded from what is declared so far), else, for a name an ARG before the first FROM declared
     (``inherited``, see `meta_args`), that one's value, as a stage's ``ARG NAME`` takes it; else None."""
@@ -297,7 +299,7 @@ def declare(rest: str, into: dict[str, str | None], values: dict[str, str] | Non
         if values and name in values:
             into[name] = values[name]
         else:
-            into[name] = expand(default, into) if has_default else into.get(name, (inherited or {}).get(name))
+            into[name] = expand(default, into, escape) if has_default else into.get(name, (inherited or {}).get(name))
 
 
 def arg_values(args: dict[str, str], declared: dict[str, str | None]) -> dict[str, str]:
@@ -311,7 +313,7 @@ def meta_args(dockerfile: str, args: dict[str, str] | None = None) -> dict[str, 
     meta: dict[str, str | None] = {}
     for instruction in preamble(dockerfile):
         if instruction.keyword == "ARG":
-            declare(instruction.rest, meta, args)
+            declare(instruction.rest, meta, args, escape=escape_of(dockerfile))
     return meta
 
 
@@ -337,7 +339,7 @@ def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
         if instruction.keyword == "FROM":
             words = instruction.words
             name = words[2].lower() if len(words) > 2 and words[1].upper() == "AS" else str(len(found))
-            base = expand(words[0], meta) if words else ""
+            base = expand(words[0], meta, escape_of(dockerfile)) if words else ""
             found.append(Stage(len(found), name, base, [instruction], tuple(s.name for s in found)))
         elif found:
             found[-1].instructions.append(instruction)

@@ -314,3 +314,16 @@ def test_a_copy_from_an_image_is_predicted_once_the_lab_saw_it_copied(lab, tmp_p
     assert (copy_from.cached, copy_from.predicted, copy_from.agrees) == (True, True, True), second.why.frame
     assert (copy_app.cached, copy_app.predicted, copy_app.agrees) == (False, False, True), second.why.frame
     assert first.why.all_agree and first.cached == [True, False, False, False]  # a new RUN: all after it rebuilt
+
+
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_words_are_escaped_with_the_escape_directive_s_character(lab, tmp_path, builder):
+    # under `# escape=`` a backquote escapes ($ stays a letter) and a backslash is an ordinary letter
+    (tmp_path / "app.py").write_text(f"print('{lab.workspace.name}')\n")
+    (tmp_path / "Dockerfile").write_text(f"# escape=`\nFROM {lab.base_image}\nENV X=a`$b P=C:\\app\n"
+                                         f"WORKDIR /w`$x\nRUN echo {lab.workspace.name} \"$X $P\" `\n  > /x\n"
+                                         "COPY app.py ./\n")
+    lab.build("escaped", context=tmp_path, builder=builder)
+    again = lab.build("escaped", context=tmp_path, builder=builder, explain=True)
+    steps = 5 if builder == "classic" else 4  # BuildKit makes no step of ENV
+    assert [r.agrees for r in again.why.rows if r.predicted is not None] == [True] * steps, again.why.frame.to_string()

@@ -394,3 +394,14 @@ def test_a_base_with_onbuild_triggers_is_said_to_run_them_first_and_its_steps_ar
     assert found[0][0] is True and "(ONBUILD COPY app.py /onbuild.py; ONBUILD RUN echo triggered)" in found[0][1]
     assert found[1] == (None, "the lab cannot predict this step: the base image's ONBUILD triggers ran before it "
                               "(step 1), and the lab does not follow them")
+
+
+def test_the_escape_directive_s_character_escapes_words_and_a_backslash_is_then_a_letter(tmp_path):
+    # Docker 20.10 and 28.5 both wrote `ENV X=a$b P=C:\app` for `ENV X=a`$b P=C:\app` under `# escape=``
+    written = "/bin/sh -c #(nop)  ENV X=a$b P=C:\\app"
+    base_row = HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")
+    built = History("lab-1/x:v1", [HistoryRow("sha256:e", 2, written, "", 0, "", [], None), base_row])
+    text = "# escape=`\nFROM base\nENV X=a`$b P=C:\\app\n"
+    found = forecast(text, tmp_path, History("base", [base_row]), {"lab-1/x:v1": built})
+    assert [hit for hit, _ in found.steps] == [True, True], found.steps
+    assert created_by("ENV X=a\\$b P=C:\\\\app", Received.of(tmp_path), {}, {}) == written  # the same, by default
