@@ -377,35 +377,42 @@ def test_an_owner_keys_the_build_apart_by_a_host_name_of_its_own(tmp_path):
     assert "--add-host" not in plain[0]
 
 
-def test_a_buildkit_build_whose_image_lost_a_snapshot_as_it_unpacked_runs_once_more(tmp_path):
-    """The containerd store can lose a parent snapshot as it unpacks the image it just built (moby/buildkit#6521,
-    seen here on Docker 28.5): not the Dockerfile's fault, and a second build succeeds."""
-    from helpers.errors import BuildFailed
+def replayed_lab(tmp_path, tag: str, builds: list, answers: list[tuple[list, dict]]):
+    """A lab on a replayed engine with the containerd store, its workspace holding the workshop's Dockerfile:
+    its BuildKit builds of ``tag`` get ``builds`` (streams) in turn, and the image's history and inspect get
+    ``answers`` (pairs) in turn."""
     from helpers.lab import Lab
     from helpers.recording import ReplayEngine, _key
     from helpers.settings import Settings
     from helpers.workspace import Workspace
 
     workspace = Workspace(root=tmp_path, name=load("meta_containerd")["workspace"])
-    image = f"{workspace.name}/python-hello-world:v1"
+    image = f"{workspace.name}/python-hello-world:{tag}"
+    build = ("build_cli", (str(workspace.path), image, "Dockerfile", False, None, workspace.name), {})
+    calls = [(("info", (), {}), {"Driver": "overlayfs",
+                                 "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}),
+             (("inspect_image", ("base",), {}), {"Id": "sha256:b"}), *((build, stream) for stream in builds),
+             *((("history", (image,), {}), history) for history, _ in answers),
+             *((("inspect_image", (image,), {}), found) for _, found in answers)]
+    recording = {"meta": {"registry": "r", "recorded": "now"},
+                 "calls": [{"key": _key(*call), "result": result} for call, result in calls]}
+    lab = Lab(ReplayEngine(recording, "test"), Settings("r", "base", "test"), workspace)
+    lab.write_dockerfile("FROM base\nRUN pip install flask\nCMD [\"python\",\"app.py\"]\nCOPY app.py /app.py\n")
+    lab.write_app("hello world!")
+    return lab
+
+
+def test_a_buildkit_build_whose_image_lost_a_snapshot_as_it_unpacked_runs_once_more(tmp_path):
+    """The containerd store can lose a parent snapshot as it unpacks the image it just built (moby/buildkit#6521,
+    seen here on Docker 28.5): not the Dockerfile's fault, and a second build succeeds."""
     good = load("buildkit_rawjson_v1_nocache_containerd")
     lost = ('failed to prepare extraction snapshot "extract-536380862-oaOA sha256:c5b5d651": parent snapshot '
             'sha256:79e8762d does not exist: not found')
     export = good[-2][1]["json"]["vertexes"][0]
     failed = [*good[:-2], [2.27, {"json": {"vertexes": [{**export, "error": lost}]}}],
               [2.28, {"line": f"ERROR: failed to build: failed to solve: {lost}"}], [2.3, {"exit": 1}]]
-    build = ("build_cli", (str(workspace.path), image, "Dockerfile", False, None, workspace.name), {})
-    calls = [(("info", (), {}), {"Driver": "overlayfs",
-                                 "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}),
-             (("inspect_image", ("base",), {}), {"Id": "sha256:b"}), (build, failed), (build, good),
-             (("history", (image,), {}), load("history_buildkit_rawjson_v2_containerd")),
-             (("inspect_image", (image,), {}), load("inspect_buildkit_rawjson_v2_containerd"))]
-    recording = {"meta": {"registry": "r", "recorded": "now"},
-                 "calls": [{"key": _key(*call), "result": result} for call, result in calls]}
-    lab = Lab(ReplayEngine(recording, "test"), Settings("r", "base", "test"), workspace)
-    lab.write_dockerfile("FROM base\nRUN pip install flask\nCMD [\"python\",\"app.py\"]\nCOPY app.py /app.py\n")
-    lab.write_app("hello world!")
-    report = lab.build("v1", builder="buildkit")
+    answers = [(load("history_buildkit_rawjson_v2_containerd"), load("inspect_buildkit_rawjson_v2_containerd"))]
+    report = replayed_lab(tmp_path, "v1", [failed, good], answers).build("v1", builder="buildkit")
     assert report.image_id and [s.instruction.split()[0] for s in report.rows] == ["FROM", "RUN", "CMD", "COPY"]
     assert "Nothing is wrong with the Dockerfile" in str(BuildFailed(None, None, lost, []))
 
@@ -431,28 +438,10 @@ def test_the_history_read_as_the_exporter_finished_is_kept_only_when_it_is_of_th
         tmp_path, first_read_is_of_the_new_image):
     """Lab.build reads the new image's history while the CLI exits; an answer about another image (a tag not yet
     moved, say) is read again, so the report is always of the image the build named."""
-    from helpers.lab import Lab
-    from helpers.recording import ReplayEngine, _key
-    from helpers.settings import Settings
-    from helpers.workspace import Workspace
-
-    workspace = Workspace(root=tmp_path, name=load("meta_containerd")["workspace"])
-    image = f"{workspace.name}/python-hello-world:v2"
     new = (load("history_buildkit_rawjson_v2_containerd"), load("inspect_buildkit_rawjson_v2_containerd"))
     other = (load("history_buildkit_rawjson_v2"), load("inspect_buildkit_rawjson_v2"))  # another image's answers
     answers = [new, other] if first_read_is_of_the_new_image else [other, new]
-    build = ("build_cli", (str(workspace.path), image, "Dockerfile", False, None, workspace.name), {})
-    calls = [(("info", (), {}), {"Driver": "overlayfs",
-                                 "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}),
-             (("inspect_image", ("base",), {}), {"Id": "sha256:b"}),
-             (build, load("buildkit_rawjson_v2_all_cached_containerd")),  # of that image
-             *((("history", (image,), {}), history) for history, _ in answers),
-             *((("inspect_image", (image,), {}), found) for _, found in answers)]
-    recording = {"meta": {"registry": "r", "recorded": "now"},
-                 "calls": [{"key": _key(*call), "result": result} for call, result in calls]}
-    lab = Lab(ReplayEngine(recording, "test"), Settings("r", "base", "test"), workspace)
-    lab.write_dockerfile("FROM base\nRUN pip install flask\nCMD [\"python\",\"app.py\"]\nCOPY app.py /app.py\n")
-    lab.write_app("hello beautiful world!")
+    lab = replayed_lab(tmp_path, "v2", [load("buildkit_rawjson_v2_all_cached_containerd")], answers)  # of `new`
     report = lab.build("v2", builder="buildkit")
     assert report.image_id == new[1]["Id"] != other[1]["Id"]
     assert [s.diff_id for s in report.rows if s.diff_id] == new[1]["RootFS"]["Layers"]
