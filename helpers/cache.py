@@ -436,10 +436,7 @@ def _rebuilt_copy(n: int, line: str, origin: str, chain: list[Entry], candidates
     """The key of a ``COPY --from`` a rebuilt stage, once the lab read the files it copies (`RebuiltCopy`): an earlier
     build's key for the very same files, or ``""`` (new) and what changed; None until read."""
     _, sources, destination = _expanded_copy_arguments(docker_file.rest(line), words, escape)
-    written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
-                         rf"{re.escape(destination)} $")
-    at = len(chain)
-    keys = {e[at][0] for e in candidates.values() if len(e) > at and e[:at] == chain and written.match(e[at][0])}
+    keys = _written_there(chain, candidates, destination)
     if not keys:
         return "", f"stage {origin} was rebuilt, and no earlier build copied from it to {destination} on this parent"
     copy = (rebuilt if rebuilt is not None else {}).setdefault(n, RebuiltCopy(origin, sources, keys))
@@ -464,11 +461,7 @@ def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | No
         return None, f"the lab cannot predict a COPY --from {origin}: that image is not on the engine yet"
     destination = _expanded_copy_arguments(docker_file.rest(line), {**docker_file.arg_values(args, declared), **env},
                                            escape)[2]
-    written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
-                         rf"{re.escape(destination)} $")
-    at = len(chain or [])
-    keys = {e[at][0] for e in candidates.values()
-            if chain is not None and len(e) > at and e[:at] == chain and written.match(e[at][0])}
+    keys = _written_there(chain, candidates, destination) if chain is not None else set()
     same_image = keys & copies.get(image or "", set())
     if len(same_image) == 1 or (len(keys) == 1 and origin in finished):
         return (same_image or keys).pop(), ""
@@ -478,6 +471,14 @@ def _copied_from(line: str, origin: str, finished: dict, chain: list[Entry] | No
     return None, (f"the lab cannot predict this COPY: no earlier build copied from stage {origin} to {destination} "
                   "on this parent" if not keys else "the lab cannot predict this COPY: earlier builds copied "
                   "different files there")
+
+
+def _written_there(chain: list[Entry], candidates: dict[str, list[Entry]], destination: str) -> set[str]:
+    """The keys earlier builds wrote for a COPY or ADD to ``destination`` right after ``chain``."""
+    written = re.compile(rf"^.* #\(nop\) (COPY|ADD) (--chown=\S+ ?)?(file|dir|multi):\w+ in "
+                         rf"{re.escape(destination)} $")
+    at = len(chain)
+    return {e[at][0] for e in candidates.values() if len(e) > at and e[:at] == chain and written.match(e[at][0])}
 
 
 def _image_at(sources: dict[str, History | None], chain: list[Entry]) -> str | None:
