@@ -184,7 +184,7 @@ class Clocked:
         return total - during, during
 
 
-def bench_buildkit(lab: Lab, runs: int = 15) -> None:
+def bench_buildkit(lab: Lab, runs: int = 25) -> None:
     """1b: Lab.build with BuildKit against the very docker CLI command it runs, in A B B A order."""
     cli = find_cli()
     if cli is None:
