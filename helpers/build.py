@@ -70,6 +70,17 @@ class BuildReport(FrameReport):
     def cached(self) -> list[bool]:
         return [s.cached for s in self.rows]
 
+    @property
+    def stage_ends(self) -> list[str]:
+        """The image id of each stage's last step, in stage order ("" for a stage whose steps printed none)."""
+        ends: list[str] = []
+        for row in self.rows:
+            if row.instruction.upper().startswith("FROM "):
+                ends.append("")
+            if ends and row.image_id:
+                ends[-1] = row.image_id
+        return ends
+
     def step(self, keyword: str) -> BuildStep:
         """The first step whose instruction starts with ``keyword`` (e.g. ``"COPY"``)."""
         for s in self.rows:

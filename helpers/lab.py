@@ -301,9 +301,8 @@ class Lab:
             if classify(e.message) != "vanished":
                 raise
             report = run()
-        stage_ends = [row.image_id for row, after in zip(report.rows, report.rows[1:])
-                      if row.image_id and after.instruction.upper().startswith("FROM ")]
-        self.built += [*stage_ends, report.image_id]  # an earlier stage is no ancestor of the image: named too
+        # an earlier stage is no ancestor of the image: named too
+        self.built += [*filter(None, report.stage_ends[:-1]), report.image_id]
         self.made |= {s.image_id for s in report.rows if s.image_id and not s.cached}
         self.image_ids.pop(image, None)  # a later BuildKit build FROM it reads its new id
         self.workspace.note(self.notebook, "build", short_name(image))
@@ -325,12 +324,7 @@ class Lab:
                       report: BuildReport) -> None:
         """Fill in each `cache.RebuiltCopy` from the files its stage's new image holds and those of the images
         earlier builds copied from for the same keys (`Lab.copies`)."""
-        ends: list[str] = []
-        for row in report.rows:  # each stage's last image, in stage order
-            if row.instruction.upper().startswith("FROM "):
-                ends.append("")
-            if ends and row.image_id:
-                ends[-1] = row.image_id
+        ends = report.stage_ends
         stages = {name: stage.index for stage in docker_file.stages(text, args)
                   for name in (stage.name.lower(), str(stage.index))}
         for copy in (copy for copy in rebuilt.values() if copy.same is None):
@@ -400,10 +394,10 @@ class Lab:
                 self.image_ids[name], self.onbuild[name] = found["Id"], _triggers(found)
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
                 self.image_ids[name] = name
-        foresee = functools.partial(buildkit_cache.plan, text, folder, {name: self.image_ids[name] for name in bases},
-                                    args or {}, dockerfile, {name: self.onbuild.get(name, []) for name in bases},
-                                    self.stage_files)
-        steps = foresee()
+        plan_steps = functools.partial(buildkit_cache.plan, text, folder,
+                                       {name: self.image_ids[name] for name in bases}, args or {}, dockerfile,
+                                       {name: self.onbuild.get(name, []) for name in bases}, self.stage_files)
+        steps = plan_steps()
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         with ThreadPoolExecutor(max_workers=1) as pool:
             early: list[Future[History]] = []
@@ -435,7 +429,7 @@ class Lab:
         for _ in steps:  # each COPY --from a stage keyed by the files it takes, read once the stage ran
             if not any([self._read_stage(step, image, folder, text, dockerfile, args) for step in steps if step.needs]):
                 break
-            steps = foresee()  # a stage that copies from a stage that was read has a new key: read in turn
+            steps = plan_steps()  # a stage that copies from a stage that was read has a new key: read in turn
             before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
         if before is not None:
