@@ -16,6 +16,8 @@ STEP = re.compile(r"^Step (?P<k>\d+)/(?P<n>\d+) : (?P<text>.*)")
 """A classic builder's step line: step k of n, and its instruction."""
 _ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
 _CACHED = " ---> Using cache"
+_TRIGGERS = re.compile(r"^# Executing (\d+) build triggers?$")
+"""The classic builder's note that a FROM runs its base's ONBUILD triggers, inside that step."""
 _BUILDER_NOTES = (" ---> Running in", "Removing intermediate container", " ---> Removed intermediate container")
 """Lines the classic builder prints about its own containers (Docker 28 writes the last form), not a step's output."""
 
@@ -36,6 +38,8 @@ class BuildStep:
     diff_id: str | None = None
     """Digest of the layer the step made, None if it made none."""
     output: list[str] = field(default_factory=list, repr=False)
+    triggers: int = 0
+    """For a FROM: how many ONBUILD triggers of its base ran inside it (each makes a history entry of its own)."""
 
     @property
     def ran(self) -> bool:
@@ -118,14 +122,14 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
     kept: list[Event] = []
     steps: list[BuildStep] = []
     starts: list[float] = []
-    image_id, end = "", 0.0
+    image_id, end, hits = "", 0.0, 0
     for t, line, chunk in _lines(_keep(events, kept)):
         end = t
         if line is None:
             if "error" in chunk or "errorDetail" in chunk:
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error", "")
                 last = steps[-1] if steps else None
-                if last and last.step == 1 and last.instruction.upper().startswith("FROM "):
+                if last and last.step == 1 and last.instruction.upper().startswith("FROM ") and not last.triggers:
                     raise ImageMissing(f"The base image of `{last.instruction}` is not on the engine and "
                                        f"cannot be pulled: {message.strip()}")
                 raise BuildFailed(last and last.step, last and last.instruction, message.strip(),
@@ -137,10 +141,14 @@ def parse_build_stream(tag: str, events: Iterable[Event]) -> BuildReport:
             instruction = m[3].strip()
             steps.append(BuildStep(int(m[1]), instruction, instruction.upper().startswith("FROM "), 0.0, None))
             starts.append(t)
+            hits = 0
         elif not steps:
             continue
+        elif m := _TRIGGERS.match(line):  # reused only if each trigger is: one "Using cache" each
+            steps[-1].cached, steps[-1].triggers, hits = False, int(m[1]), 0
         elif line.startswith(_CACHED):
-            steps[-1].cached = True
+            hits += 1
+            steps[-1].cached = hits >= steps[-1].triggers
         elif m := _ID.match(line):
             steps[-1].image_id = m[1]
             steps[-1].seconds = round(t - starts[-1], 4)
@@ -159,10 +167,11 @@ def _keep(events: Iterable[Event], into: list[Event]) -> Iterator[Event]:
 
 
 def join_layers(report: BuildReport, history: History) -> BuildReport:
-    """Fill each step's ``size`` and ``diff_id`` from the history of the image the build made."""
-    by_short_id = {row.id.split(":")[-1][:12]: row for row in history.rows if row.id != "<missing>"}
+    """Fill each step's ``size`` and ``diff_id`` from the history of the image the build made (a FROM that ran
+    ONBUILD triggers: the bytes of their entries, and the newest one's layer)."""
+    ids = [row.id.split(":")[-1][:12] for row in history.rows]
     for step in report.rows:
-        row = by_short_id.get(step.image_id or "")
-        if row is not None:
-            step.size, step.diff_id = row.size, row.diff_id
+        if step.image_id in ids:
+            made = history.rows[ids.index(step.image_id):][:max(step.triggers, 1)]
+            step.size, step.diff_id = sum(row.size for row in made), made[0].diff_id
     return report

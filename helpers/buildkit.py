@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class BuildKitStep(BuildStep):
 
     vertex: int | None = None
     """BuildKit's number (``#N``) for the step; None when it printed none (metadata-only steps like CMD)."""
+    ran_first: list[bool | None] = field(default_factory=list)
+    """For a FROM: whether each step BuildKit ran for its base's ONBUILD triggers was reused; None for one no vertex
+    of this stage printed (BuildKit ran it once for another stage that makes the very same step)."""
 
     @property
     def ran(self) -> bool:
@@ -176,30 +180,37 @@ def _stage_names(dockerfile_text: str) -> dict[str, str]:
     return names
 
 
-def _plan(dockerfile_text: str) -> list[tuple[str, tuple[str, int] | None]]:
-    """Each instruction with the ``(stage, k)`` of the ``[stage k/n]`` step BuildKit prints for it, or None.
+def _plan(dockerfile_text: str, triggers: dict[str, list[str]]) -> list[tuple[str, tuple[str, int] | None, list[str]]]:
+    """Each instruction with the ``(stage, k)`` of the ``[stage k/n]`` step BuildKit prints for it (None for one it
+    prints none for), and for a FROM the ONBUILD triggers of its base (``triggers``, by image name, or an earlier
+    stage's) that run first, as steps ``k+1`` on (those that are steps: not ENV, LABEL ...).
 
     BuildKit names a stage by its ``AS`` name, else ``stage-N``, and prints no stage name when there
-    is only one; a FROM counts as a step unless it starts from ``scratch`` or an earlier stage.
+    is only one; a FROM counts as a step unless it starts from ``scratch`` or an earlier stage. The
+    triggers come before the stage's own steps (``[2/3] COPY ...`` on Docker 20.10, ``[2/5] ONBUILD COPY ...``
+    on Docker 28.5).
     """
     stages = docker_file.stages(dockerfile_text)
-    plan: list[tuple[str, tuple[str, int] | None]] = [(i.text, None) for i in docker_file.preamble(dockerfile_text)]
+    plan: list[tuple[str, tuple[str, int] | None, list[str]]] = [(i.text, None, [])
+                                                                for i in docker_file.preamble(dockerfile_text)]
     for stage in stages:
         name = "" if len(stages) == 1 else stage.name if not stage.name.isdigit() else f"stage-{stage.index}"
-        k = 0
-        for instruction in stage.instructions:
-            if instruction.keyword == "FROM":
-                counted = stage.base.lower() != "scratch" and not stage.from_stage
-            else:
-                counted = instruction.keyword in STEP_INSTRUCTIONS
+        run_first = next(s for s in stages if stage.base.lower() in (s.name, str(s.index))).triggers \
+            if stage.from_stage else triggers.get(stage.base, [])
+        k = int(stage.base.lower() != "scratch" and not stage.from_stage)
+        plan.append((stage.instructions[0].text, (name, k), run_first))
+        k += sum(docker_file.keyword(trigger) in STEP_INSTRUCTIONS for trigger in run_first)
+        for instruction in stage.instructions[1:]:
+            counted = instruction.keyword in STEP_INSTRUCTIONS
             k += counted
-            plan.append((instruction.text, (name, k) if counted else None))
+            plan.append((instruction.text, (name, k) if counted else None, []))
     return plan
 
 
-def _rows(vertices: dict[int, _Vertex],
-          dockerfile_text: str | None) -> tuple[list[BuildKitStep], dict[int, BuildKitStep]]:
-    """The report's rows in Dockerfile order, and the row of each step vertex."""
+def _rows(vertices: dict[int, _Vertex], dockerfile_text: str | None,
+          triggers: dict[str, list[str]]) -> tuple[list[BuildKitStep], dict[int, BuildKitStep]]:
+    """The report's rows in Dockerfile order, and the row of each step vertex; with the Dockerfile, the steps of
+    a base's ONBUILD triggers are folded into its FROM's row, reused only if each of them was."""
     found: dict[tuple[str, int], BuildKitStep] = {}
     row_of: dict[int, BuildKitStep] = {}
     stage_names = _stage_names(dockerfile_text) if dockerfile_text is not None else {}
@@ -214,20 +225,38 @@ def _rows(vertices: dict[int, _Vertex],
         rows = [found[key] for key in sorted(found, key=lambda key: (stages.index(key[0]), key[1]))]
     else:
         rows = []
-        for text, key in _plan(dockerfile_text):
-            reused = docker_file.keyword(text) == "FROM" or (rows[-1].cached if rows else True)
-            row = found.get(key) or BuildKitStep(0, text, reused, 0.0, None)
+        for text, key, run_first in _plan(dockerfile_text, triggers):
+            is_from = docker_file.keyword(text) == "FROM"
+            row = found.get(key) if key and key[1] else None
+            row = row or BuildKitStep(0, text, is_from or (rows[-1].cached if rows else True), 0.0, None)
             row.instruction = text
+            steps = sum(docker_file.keyword(trigger) in STEP_INSTRUCTIONS for trigger in run_first)
+            row.triggers = len(run_first) if is_from else 0  # each trigger makes a history entry
+            if is_from and steps:
+                _run_first(row, [found.pop((key[0], key[1] + i), None) for i in range(1, steps + 1)], row_of)
             rows.append(row)
     for number, row in enumerate(rows, 1):
         row.step = number
     return rows, row_of
 
 
+def _run_first(row: BuildKitStep, ran: list[BuildKitStep | None], row_of: dict[int, BuildKitStep]) -> None:
+    """Fold the steps BuildKit ran for the ONBUILD triggers of a FROM (``ran``, None for one it printed none for) into
+    its row."""
+    printed = [r for r in ran if r is not None]
+    row.ran_first = [None if r is None else r.cached for r in ran]
+    row.cached = all(row.ran_first)
+    row.seconds = round(row.seconds + sum(r.seconds for r in printed), 3)
+    row.output = row.output + [line for r in printed for line in r.output]
+    row.vertex = row.vertex or (printed[0].vertex if printed else None)
+    row_of |= {number: row for number, r in row_of.items() if any(r is x for x in printed)}
+
+
 def _raise_failure(progress: _Progress, row_of: dict[int, BuildKitStep]) -> None:
     if progress.failed is not None:
         vertex, row = progress.vertices[progress.failed], row_of.get(progress.failed)
-        if vertex.name.startswith(_LOAD_BASE) or (row and docker_file.keyword(row.instruction) == "FROM"):
+        if vertex.name.startswith(_LOAD_BASE) or (row and docker_file.keyword(row.instruction) == "FROM" and
+                                                  not row.triggers):
             base = row.instruction if row else f"FROM {vertex.name[len(_LOAD_BASE):]}"
             raise ImageMissing(f"The base image of `{base}` is not on the engine and cannot be pulled: {vertex.error}")
         raise BuildFailed(row and row.step, row and row.instruction, vertex.error, vertex.output[-8:])
@@ -257,7 +286,8 @@ def on_export(events: Iterable[Event], exported: Callable[[str], None]) -> Itera
         yield event
 
 
-def parse_progress(tag: str, events: Iterable[Event], dockerfile_text: str | None = None) -> BuildReport:
+def parse_progress(tag: str, events: Iterable[Event], dockerfile_text: str | None = None,
+                   triggers: dict[str, list[str]] | None = None) -> BuildReport:
     """Parse BuildKit's progress, rawjson or plain, into a `BuildReport` (sizes and digests not yet joined).
 
     BuildKit makes a step (``[stage k/n] INSTRUCTION``) only for FROM, RUN, COPY, ADD and WORKDIR,
@@ -276,6 +306,8 @@ def parse_progress(tag: str, events: Iterable[Event], dockerfile_text: str | Non
             BuildKit made no step for has ``vertex`` None, 0 seconds, and counts as reused exactly
             when the row before it was (the classic builder's cache rule: after a rebuilt step, every
             step is rebuilt). Without it, rows are only BuildKit's steps, worded as BuildKit named them.
+        triggers: the ONBUILD triggers of each image a stage starts FROM, by name: BuildKit runs them as the
+            stage's first steps; they are folded into the FROM's row.
 
     Raises:
         ImageMissing: the base image could not be found or pulled.
@@ -292,7 +324,7 @@ def parse_progress(tag: str, events: Iterable[Event], dockerfile_text: str | Non
         else:
             progress.read(payload.get("line", "").rstrip("\r"))
     progress.flush()
-    rows, row_of = _rows(progress.vertices, dockerfile_text)
+    rows, row_of = _rows(progress.vertices, dockerfile_text, triggers or {})
     _raise_failure(progress, row_of)
     plain = [payload["line"] for _, payload in events if "line" in payload]
     printed = progress.printed() if any("json" in payload for _, payload in events) else "\n".join(plain)
@@ -307,14 +339,16 @@ def join_history(report: BuildReport, history: History) -> BuildReport:
     Its history has one entry per instruction of the final stage (metadata ones too; none for
     ``--label``), newest first: walking the steps from the last, each takes the next entry with its
     keyword, skipping entries that hold no layer, and FROM takes the base image's newest entry, as
-    in the classic join. The walk stops rather than guess at an entry holding a layer it cannot place.
+    in the classic join (or the entries of the ONBUILD triggers it ran: their bytes, and the newest one's layer).
+    The walk stops rather than guess at an entry holding a layer it cannot place.
     """
     entries = iter(history.rows)
     for step in reversed(report.rows):
         word = docker_file.keyword(step.instruction)
         for entry in entries:
             if word == "FROM" or docker_file.keyword(entry.instruction) == word:
-                step.size, step.diff_id = entry.size, entry.diff_id
+                made = [entry, *itertools.islice(entries, max(step.triggers - 1, 0))] if word == "FROM" else [entry]
+                step.size, step.diff_id = sum(e.size for e in made), entry.diff_id
                 break
             if entry.size or entry.diff_id:
                 return report

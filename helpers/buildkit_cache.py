@@ -11,14 +11,16 @@ a build made outside it, and the explanation says so.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dockerfile as docker_file
 from . import why
 from .build import BuildReport
-from .buildkit import STEP_INSTRUCTIONS
+from .buildkit import STEP_INSTRUCTIONS, BuildKitStep
 from .context import Received, changed_files
 from .why import Explanation, Forecast
 
@@ -36,11 +38,15 @@ class Step:
     """The command (RUN), the source and destination (COPY/ADD) or the folder (WORKDIR)."""
     inputs: str
     """What else the key holds: the source files' digest and mode, or what a RUN runs with; for a FROM, ``an earlier
-    stage`` or the base image's ONBUILD triggers."""
+    stage`` or nothing."""
     files: dict[str, str] = field(default_factory=dict, compare=False)
     """For COPY/ADD: each file copied, with its digest and mode (`helpers.context.Received.contents`)."""
     needs: str = ""
     """For COPY --from a stage whose files the lab has not read: that stage's last key (`plan`'s ``copied``)."""
+    trigger: bool = False
+    """An ONBUILD trigger of its stage's base, run first, inside the FROM step."""
+    unused: bool = False
+    """In a stage the last one does not need: BuildKit builds none of it."""
 
 
 def _hash(*parts: str) -> str:
@@ -124,27 +130,31 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
     stage is keyed by the files it takes, as BuildKit keys it: those the lab read from that stage's output
     (``copied``, by the stage's last key and the sources), else it is keyed by the stage's last key and
     ``needs`` the files read (`forecast` cannot predict it until then); a ``COPY --from`` an image is keyed by
-    that image's id (``base_ids``), whose files are fixed. A stage FROM an image with ONBUILD ``triggers`` (by name)
-    runs them first, which the lab does not follow: its steps get no key."""
-    received, escape = Received.of(context, dockerfile_name), docker_file.escape_of(dockerfile)
+    that image's id (``base_ids``), whose files are fixed. A stage runs the ONBUILD triggers of its base (an image's,
+    in ``triggers`` by name, or an earlier stage's) first, each a `Step` of its own (``trigger``)."""
+    received, written_escape = Received.of(context, dockerfile_name), docker_file.escape_of(dockerfile)
     steps = [Step("", "", "ARG", i.rest, "") for i in docker_file.preamble(dockerfile)]
     ends: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
     meta = docker_file.meta_args(dockerfile, args)
     stage_names: set[str] = set()
-    for stage in docker_file.stages(dockerfile, args):
+    stages = docker_file.stages(dockerfile, args)
+    needed = docker_file.needed(stages)
+    for stage in stages:
+        first = len(steps)
         stage_names |= {stage.name, str(stage.index)}
         from_stage = stage.from_stage
         parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
-        onbuild = [] if from_stage else (triggers or {}).get(stage.base, [])
-        steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else
-                          "; ".join(f"ONBUILD {trigger}" for trigger in onbuild)))
-        parent = "" if onbuild else parent
+        run_first = next(s for s in stages if stage.base.lower() in (s.name, str(s.index))).triggers if from_stage \
+            else (triggers or {}).get(stage.base, [])
+        steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else ""))
         runs_with, declared = [], {}
         env = dict(envs.get(stage.base.lower()) or {"PATH": docker_file.DEFAULT_PATH}) if from_stage else \
             {"PATH": docker_file.DEFAULT_PATH}  # a base image's own ENV is not known here
-        for instruction in stage.instructions[1:]:
+        for instruction, trigger in [(i, True) for t in run_first for i in docker_file.parse(t)] + \
+                [(i, False) for i in stage.instructions[1:]]:
             keyword, rest, line = instruction.keyword, instruction.rest, instruction.text
+            escape = "\\" if trigger else written_escape  # the builder parses a trigger again, alone
             values = docker_file.arg_values(args, declared)  # as they stand before this line
             words = {**values, **env}
             if keyword == "ARG":
@@ -171,7 +181,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                 mounted = _mounted(received, rest, ends) if keyword == "RUN" else ""
                 source = None if mounted is None else (mounted, {})
             if keyword not in STEP_INSTRUCTIONS or not parent or source is None:
-                steps.append(Step("", "", keyword, instruction.rest, ""))
+                steps.append(Step("", "", keyword, instruction.rest, "", trigger=trigger))
                 parent = parent if keyword not in STEP_INSTRUCTIONS else ""  # no key: nor for what follows
                 continue
             inputs, files = source
@@ -180,8 +190,10 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
                                    ([inputs] if inputs else []))
             linked = keyword in ("COPY", "ADD") and instruction.flags.get("link", "false") in ("", "true")
             key = _hash("" if linked else parent, keyword, rest, inputs)  # --link copies onto nothing, then links
-            steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files, needs))
+            steps.append(Step(key, "" if linked else parent, keyword, rest, inputs, files, needs, trigger))
             parent = _hash(parent, key) if linked else key
+        if stage.index not in needed:
+            steps[first:] = [dataclasses.replace(step, unused=True) for step in steps[first:]]
         ends[stage.name] = ends[str(stage.index)] = parent
         envs[stage.name] = envs[str(stage.index)] = env
     return steps
@@ -192,24 +204,25 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
     found: list[tuple[bool | None, str]] = []
     new: dict[str, int] = {}  # the key of each step predicted new to the lab, and its number
     unknown: dict[str, int] = {}  # the key of each step the lab cannot predict, and its number
-    staged = False
-    for n, step in enumerate(steps, start=1):
-        staged = staged or step.keyword == "FROM"
+    seen: dict[str, int] = {}  # the key of each step BuildKit builds, and the first step that makes it
+    staged, n = False, 0
+    for i, step in enumerate(steps):
+        staged, n = staged or step.keyword == "FROM", n + (not step.trigger)  # a trigger runs inside step n
         if not staged:
             found.append((None, "BuildKit runs no step for an ARG before the first FROM: it only gives FROM lines "
                                 "a value"))
-        elif step.keyword == "FROM" and step.inputs.startswith("ONBUILD "):
-            found.append((True, f"FROM uses the base image, whose triggers run first ({step.inputs}): the lab does "
-                                "not follow them, so it cannot predict this stage's steps"))
+        elif step.unused:
+            found.append((None, "BuildKit builds nothing of this stage: the image (the last stage) needs nothing "
+                                "from it"))
         elif step.keyword == "FROM":
             found.append((True, "FROM an earlier stage: its chain of steps goes on" if step.inputs else
-                                "FROM uses the base image as it is"))
+                                "FROM uses the base image" + " as it is" * (i + 1 == len(steps) or
+                                                                            not steps[i + 1].trigger)))
         elif step.keyword not in STEP_INSTRUCTIONS:
             found.append((None, f"BuildKit runs no step for {step.keyword}: it only sets the image's config"))
         elif not step.key:
             found.append((None, "the lab cannot key this step (a URL, a variable in its sources, a source the "
-                                "context does not hold, the base image's ONBUILD triggers, or a step after one of "
-                                "those in its stage)"))
+                                "context does not hold, or a step after one of those in its stage)"))
         elif nocache:
             found.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif step.parent in new:
@@ -229,12 +242,19 @@ def forecast(steps: list[Step], made: dict[str, tuple[Step, str]], nocache: bool
                                 f"parent{same}"))
         else:
             siblings = [s for s, _ in reversed(made.values()) if s.parent == step.parent]  # newest first
-            found.append((False, _miss(step, siblings, steps[n - 2].keyword == "FROM")))
-        if step.key and found[-1][0] is False:
-            new[step.key] = n
-        elif step.key and found[-1][0] is None:
-            unknown[step.key] = n
-    return Forecast(found)
+            found.append((False, _miss(step, siblings, steps[i - 1].keyword == "FROM")))
+        if step.unused or not step.key:  # nothing of it is built: its keys say nothing about the steps of others
+            continue
+        if seen.setdefault(step.key, n) != n:
+            found[-1] = found[-1][0], f"{found[-1][1]} (the very step {seen[step.key]} makes: BuildKit runs it once)"
+        if found[-1][0] is False:
+            new.setdefault(step.key, n)
+        elif found[-1][0] is None:
+            unknown.setdefault(step.key, n)
+    ran = [(f, s) for f, s in zip(found, steps)  # the triggers BuildKit runs a step for
+           if not s.trigger or (s.keyword in STEP_INSTRUCTIONS and not s.unused)]
+    return Forecast(why.with_triggers([f for f, _ in ran], [f"{s.keyword} {s.target}" if s.trigger else None
+                                                            for _, s in ran]))
 
 
 def _miss(step: Step, siblings: list[Step], on_base: bool) -> str:
@@ -254,10 +274,42 @@ def _miss(step: Step, siblings: list[Step], on_base: bool) -> str:
             ("this base image" if on_base else "this parent") + " before")
 
 
+def share(steps: list[Step], report: BuildReport) -> None:
+    """BuildKit runs a step that two stages make alike (the same key) once, printed as one stage's: give the other
+    stage's row (or its FROM's trigger) that step's outcome."""
+    placed = list(_placed(steps, report.rows))
+    outcome = {step.key: cached for step, _, _, cached in placed if cached is not None}
+    for step, row, trigger, cached in placed:
+        if cached is None and step.key in outcome:
+            if trigger is None:
+                row.cached = outcome[step.key]
+            else:
+                row.ran_first[trigger] = outcome[step.key]
+                row.cached = all(row.ran_first)
+
+
+def _placed(steps: list[Step], rows: list) -> Iterator[tuple[Step, BuildKitStep, int | None, bool | None]]:
+    """Each keyed step BuildKit builds, with its row, its place among its FROM's trigger steps (None for a step of
+    its own) and whether a vertex printed it reused (None: printed by none)."""
+    row, trigger, rows = None, -1, iter(rows)
+    for step in steps:
+        if not step.trigger:
+            row, trigger = next(rows, None), -1
+        if row is None:
+            return
+        if step.trigger and step.keyword in STEP_INSTRUCTIONS:
+            trigger += 1
+        if step.key and not step.unused:
+            if not step.trigger:
+                yield step, row, None, row.cached if row.ran else None
+            elif trigger < len(row.ran_first):
+                yield step, row, trigger, row.ran_first[trigger]
+
+
 def remember(steps: list[Step], report: BuildReport, made: dict[str, tuple[Step, str]]) -> None:
     """Add the keyed steps of a finished build to what the lab has made."""
     for step in steps:
-        if step.key:
+        if step.key and not step.unused:
             made.setdefault(step.key, (step, report.tag))
 
 

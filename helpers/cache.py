@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -19,7 +20,7 @@ from typing import NamedTuple
 from . import dockerfile as docker_file
 from .context import Received, changed_files
 from .layers import NOP, History, instruction_of
-from .why import Forecast
+from .why import Forecast, with_triggers
 
 
 def _json_list(text: str) -> list | None:
@@ -241,16 +242,17 @@ def _expanded_copy_arguments(rest: str, words: dict[str, str | None],
             docker_file.process_word(destination, words, escape))
 
 
-Entry = tuple[str, int]
-"""One history entry as the cache compares it: its command text and when it was made. Not its layer: which
-entries hold one is not always known (the containerd store drops a RUN's empty layer, overlay2 keeps it)."""
+Entry = tuple[str, int, str]
+"""One history entry as the cache compares it: its command text, when it was made and its image's id (two images
+of the same step made in one second are two parents; ``<missing>`` where the engine names none). Not its layer:
+which entries hold one is not always known (the containerd store drops a RUN's empty layer, overlay2 keeps it)."""
 
 
 def entries(history: History | None) -> list[Entry]:
     """An image's history oldest first, as `Entry`s; empty for None (an image already gone)."""
     if history is None:
         return []
-    return [(r.created_by, r.created) for r in reversed(history.rows)]
+    return [(r.created_by, r.created, r.id) for r in reversed(history.rows)]
 
 
 _CANNOT = ("the lab cannot predict this instruction (a URL, a WORKDIR or HEALTHCHECK this engine's history may "
@@ -268,6 +270,8 @@ class _Stage(NamedTuple):
     workdir: str | None
     image: str | None
     """The short id of the image an earlier build made for it, when it was reused whole."""
+    here: tuple | None
+    """Its last step as the keys that lead to it from its base (`forecast`'s ``here``); None where one is unknown."""
 
 
 @dataclass
@@ -301,8 +305,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     from that very image, so its key is the one that build wrote (``copies``, or the only one written for that
     destination on that parent); after a rebuilt stage they exist only once it ran: the step goes to ``rebuilt``,
     and is predicted once the lab has read them there (`RebuiltCopy`). A ``COPY --from`` an image
-    (``images``) is predicted only once the lab saw a build copy from that very image (``copies``). A base image's
-    ONBUILD triggers (in ``configs``) run before its stage's steps, which the lab does not follow: it says so.
+    (``images``) is predicted only once the lab saw a build copy from that very image (``copies``). The ONBUILD
+    triggers of a stage's base (an image's, in ``configs``, or an earlier stage's) run first, inside its FROM step,
+    each keyed like a step of its own.
 
     Args:
         dockerfile: the Dockerfile's text.
@@ -340,20 +345,27 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     broken: int | None = None
     unknown: int | None = None  # a step of this stage the lab could not predict: the chain after it is unknown
     stage, on_base = -1, True
-    escape = docker_file.escape_of(dockerfile)
-    instructions = docker_file.instructions(dockerfile, escape)
-    for n, line in enumerate(instructions, start=1):
+    here: tuple | None = None  # the parent as the keys leading to it from the stage's base: the same keys, one image
+    made_here: dict[tuple, int] = {}  # each step this build is predicted to make, by its `here`: a later one reuses it
+    written_escape = docker_file.escape_of(dockerfile)
+    queue = deque((n, line, False) for n, line in enumerate(docker_file.instructions(dockerfile, written_escape), 1))
+    triggers: list[str | None] = []  # per entry of steps: the ONBUILD trigger it is of, run inside step n
+    while queue:
+        n, line, trigger = queue.popleft()
+        triggers.append(line if trigger else None)
+        escape = "\\" if trigger else written_escape  # the builder parses a trigger again, alone
         keyword = docker_file.keyword(line)
         if keyword == "FROM":
             if stage >= 0:
                 image = None if unknown or broken else _image_at(sources, chain)
                 finished[stages[stage].name] = finished[str(stage)] = _Stage(None if unknown else chain, broken, env,
-                                                                             shell, workdir, image)
+                                                                             shell, workdir, image, here)
             stage, unknown = stage + 1, None
             declared, origin = {}, stages[stage].base.lower()
             if origin in finished:
-                chain, broken, env, shell, workdir, _ = finished[origin]
+                chain, broken, env, shell, workdir, _, here = finished[origin]
                 env = dict(env)
+                run_first = next(s for s in stages if origin in (s.name, str(s.index))).triggers
                 steps.append((True, f"FROM the stage {origin}: its chain of steps goes on"))
             else:
                 history = base if stage == 0 else bases.get(stages[stage].base)
@@ -362,11 +374,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                 env, shell = environment_of(config), config.get("Shell") or DEFAULT_SHELL
                 env.setdefault("PATH", docker_file.DEFAULT_PATH)  # the builder adds it where the base sets none
                 workdir = config.get("WorkingDir") or ""
-                onbuild = "; ".join(f"ONBUILD {trigger}" for trigger in config.get("OnBuild") or [])
-                steps.append((True, f"FROM uses the base image, whose triggers run first ({onbuild}): the lab does "
-                                    "not follow them, so it cannot predict this stage's steps" if onbuild else
-                                    "FROM uses the base image as it is"))
-                unknown = n if onbuild else None
+                run_first, here = list(config.get("OnBuild") or []), ("FROM", stages[stage].base)
+                steps.append((True, "FROM uses the base image" + ("" if run_first else " as it is")))
+            queue.extendleft((n, trigger, True) for trigger in reversed(run_first))
             on_base = origin not in finished
             continue
         if stage < 0:  # an ARG before the first FROM: a value for FROM lines, no step of its own to reuse
@@ -390,13 +400,15 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             words = {**docker_file.arg_values(args, declared), **env}
             named = _expanded_copy_arguments(docker_file.rest(line), words, escape)[1]
             copied.setdefault(key, received.contents(named) or {})  # a later build may name what changed
-        if nocache:
+        here = (here, key) if here is not None and key else None
+        if not (isolated or nocache or unknown or chain is None) and here in made_here:  # --cache-from holds none
+            steps.append((True, f"cache hit: step {made_here[here]} of this very build made this step on the same "
+                                "parent"))
+            chain = chain + [("", 0, "")]  # its image is this build's: no earlier build's step follows it
+        elif nocache:
             steps.append((False, "the build was asked not to use the cache (--no-cache)"))
         elif broken:
             steps.append((False, f"its parent changed: step {broken} was rebuilt, so every later step is too"))
-        elif unknown and docker_file.keyword(instructions[unknown - 1]) == "FROM":
-            steps.append((None, f"the lab cannot predict this step: the base image's ONBUILD triggers ran before it "
-                                f"(step {unknown}), and the lab does not follow them"))
         elif unknown:
             steps.append((None, f"the lab cannot predict this step: it follows step {unknown}, which it could not "
                                 "predict (reused, it would be looked up on that image; rebuilt, this step is too)"))
@@ -426,8 +438,10 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             else:
                 steps.append((False, _miss(key, [e[0] for e in after.values()], on_base, copied)))
                 broken = n
+        if here is not None and steps[-1][0] is False:
+            made_here.setdefault(here, n)
         on_base = False
-    return Forecast(steps)
+    return Forecast(with_triggers(steps, triggers))
 
 
 def _rebuilt_copy(n: int, line: str, origin: str, chain: list[Entry], candidates: dict[str, list[Entry]],

@@ -55,6 +55,11 @@ class Stage:
         """Whether it starts from an earlier stage of the same Dockerfile, not from an image."""
         return self.base.lower() in self.earlier
 
+    @property
+    def triggers(self) -> list[str]:
+        """The instructions its ONBUILD lines leave in its image, which a stage ``FROM`` it runs first."""
+        return [i.rest for i in self.instructions if i.keyword == "ONBUILD"]
+
 
 def _leading_flags(rest: str) -> list[str]:
     flags = []
@@ -344,6 +349,26 @@ def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
         elif found:
             found[-1].instructions.append(instruction)
     return found
+
+
+def needed(stages: list[Stage]) -> set[int]:
+    """The indexes of the stages the last one needs: it, and those it (or a stage it needs) starts FROM, copies
+    ``--from`` or mounts ``from``; BuildKit builds no other."""
+    found = {len(stages) - 1}
+    names = {n: s.index for s in stages for n in (s.name, str(s.index))}
+    for stage in reversed(stages):
+        if stage.index in found:
+            found |= {names[n] for n in _stages_named(stage) if n in names}
+    return found
+
+
+def _stages_named(stage: Stage) -> set[str]:
+    """The names (lower case) a stage's FROM, ``COPY --from`` and ``RUN --mount from`` give."""
+    named = {stage.base.lower()}
+    for i in stage.instructions[1:]:
+        named |= {i.flags["from"].lower()} if i.keyword in ("COPY", "ADD") and "from" in i.flags else set()
+        named |= {m["from"].lower() for m in mounts(i.rest) if "from" in m} if i.keyword == "RUN" else set()
+    return named
 
 
 def preamble(dockerfile: str) -> list[Instruction]:

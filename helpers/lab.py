@@ -394,9 +394,10 @@ class Lab:
                 self.image_ids[name], self.onbuild[name] = found["Id"], _triggers(found)
             except ImageMissing:  # not pulled yet, or scratch: BuildKit resolves it, the lab keys on its name
                 self.image_ids[name] = name
+        triggers = {name: self.onbuild.get(name, []) for name in bases}
         plan_steps = functools.partial(buildkit_cache.plan, text, folder,
                                        {name: self.image_ids[name] for name in bases}, args or {}, dockerfile,
-                                       {name: self.onbuild.get(name, []) for name in bases}, self.stage_files)
+                                       triggers, self.stage_files)
         steps = plan_steps()
         before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -408,7 +409,8 @@ class Lab:
 
             def run() -> BuildReport:
                 return buildkit.parse_progress(image, progress.build(buildkit.on_export(self.engine.build_cli(
-                    str(folder), image, dockerfile, nocache, args, self.workspace.name), exported), image), text)
+                    str(folder), image, dockerfile, nocache, args, self.workspace.name), exported), image), text,
+                    triggers)
 
             try:
                 report = run()
@@ -427,10 +429,12 @@ class Lab:
         self.image_ids[image] = report.image_id
         report = buildkit.join_history(report, history)
         for _ in steps:  # each COPY --from a stage keyed by the files it takes, read once the stage ran
-            if not any([self._read_stage(step, image, folder, text, dockerfile, args) for step in steps if step.needs]):
+            if not any([self._read_stage(step, image, folder, text, dockerfile, args) for step in steps
+                        if step.needs and not step.unused]):
                 break
             steps = plan_steps()  # a stage that copies from a stage that was read has a new key: read in turn
             before = buildkit_cache.forecast(steps, self.built_with_buildkit, nocache) if explain else None
+        buildkit_cache.share(steps, report)
         buildkit_cache.remember(steps, report, self.built_with_buildkit)
         if before is not None:
             report.why = buildkit_cache.explain(report, before)

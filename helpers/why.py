@@ -57,6 +57,28 @@ class Forecast:
     """Per step: the predicted hit (None where the lab cannot predict) and the reason."""
 
 
+def with_triggers(found: list[tuple[bool | None, str]], triggers: list[str | None]) -> list[tuple[bool | None, str]]:
+    """One forecast per Dockerfile step, from one per step and per ONBUILD trigger (``triggers``: the trigger each
+    entry is of, else None). Both builders run a base's triggers first, inside its FROM step: the first one not
+    predicted reused decides that step (rebuilt, or not predicted, with every step after it), else all were."""
+    folded: list[tuple[tuple[bool | None, str], list[tuple[str, bool | None, str]]]] = []
+    for (predicted, reason), trigger in zip(found, triggers):
+        if trigger is None:
+            folded.append(((predicted, reason), []))
+        else:
+            folded[-1][1].append((trigger, predicted, reason))
+    return [_run_first(start, ran) if ran else start for start, ran in folded]
+
+
+def _run_first(start: tuple[bool | None, str], ran: list[tuple[str, bool | None, str]]) -> tuple[bool | None, str]:
+    first = next(((t, p, r) for t, p, r in ran if p is not True), None)
+    if first is None:
+        return True, f"{start[1]}; its ONBUILD triggers ran first, all reused (" + \
+            "; ".join(f"`{t}`: {r}" for t, _, r in ran) + ")"
+    trigger, predicted, reason = first
+    return predicted, f"{start[1]}; its ONBUILD trigger `{trigger}` ran first: {reason}"
+
+
 def explain(report: Built, before: Forecast) -> Explanation:
     """Join a build's report with the forecast made before it: one `Why` per step."""
     rows = []

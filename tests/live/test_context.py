@@ -327,3 +327,52 @@ def test_words_are_escaped_with_the_escape_directive_s_character(lab, tmp_path, 
     again = lab.build("escaped", context=tmp_path, builder=builder, explain=True)
     steps = 5 if builder == "classic" else 4  # BuildKit makes no step of ENV
     assert [r.agrees for r in again.why.rows if r.predicted is not None] == [True] * steps, again.why.frame.to_string()
+
+
+ONBUILD_BASE = """\
+FROM {base}
+RUN echo {name} > /token
+ONBUILD COPY app.py /onbuild.py
+ONBUILD ENV WHERE=/onbuild.py
+ONBUILD RUN cat $WHERE > /ran
+"""
+ONBUILD_CHILD = """\
+FROM {onbuild} AS first
+COPY extra.txt /extra.txt
+ONBUILD RUN echo again > /again
+FROM first
+RUN cat /again /ran > /both
+FROM first AS last
+COPY --from=1 /both /both
+"""
+
+
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_onbuild_triggers_are_predicted_as_steps_of_the_from_that_runs_them(lab, tmp_path, builder):
+    """A base image's triggers, and those an earlier stage leaves, run first inside the FROM step, each keyed like a
+    step of its own: a trigger's COPY source edited rebuilds that FROM, and the why names the trigger and the file.
+    Two stages FROM the stage with a trigger run it twice in one build (the classic builder on the containerd store
+    reuses the first from that very build; BuildKit runs it once)."""
+    mark = f"# {lab.workspace.name} {builder}\n"  # files new to the engine's caches
+    for name, text in (("app.py", "a\n"), ("extra.txt", "e\n")):
+        (tmp_path / name).write_text(text + mark)
+    (tmp_path / "Dockerfile.base").write_text(ONBUILD_BASE.format(base=lab.base_image, name=lab.workspace.name))
+    onbuild = lab.build("ctx-onbuild-base", context=tmp_path, dockerfile="Dockerfile.base", builder=builder).tag
+    (tmp_path / "Dockerfile").write_text(ONBUILD_CHILD.format(onbuild=onbuild))
+    reports = [lab.build("ctx-onbuild", context=tmp_path, builder=builder, explain=True)]
+    for edit in ("nothing", "extra.txt", "app.py", "app.py back"):
+        if edit != "nothing":
+            (tmp_path / edit.split()[0]).write_text(("e2\n" if edit == "extra.txt" else
+                                                     "a2\n" if edit == "app.py" else "a\n") + mark)
+        reports.append(lab.build("ctx-onbuild", context=tmp_path, builder=builder, explain=True))
+    for report in reports:
+        rows = report.why.rows
+        assert all(r.agrees for r in rows if r.predicted is not None), report.why.frame.to_string()
+        assert not [r for r in rows if r.predicted is None and "runs no step" not in r.why], \
+            report.why.frame.to_string()
+    cold, same, extra, app, back = reports
+    assert [r.cached[0] for r in reports] == [False, True, True, False, True]  # the base's triggers run in step 1
+    assert extra.cached[:2] == [True, False] and app.cached[1] is False
+    assert app.rows[0].triggers == 3 and app.rows[3].triggers == app.rows[5].triggers == 1
+    assert "its ONBUILD trigger `COPY app.py /onbuild.py` ran first: a COPY source changed" in app.why.rows[0].why
+    assert "app.py" in app.why.rows[0].why.split("COPY source changed", 1)[1]

@@ -5,7 +5,7 @@ import pytest
 
 from helpers.build import join_layers, parse_build_stream
 from helpers.errors import BuildFailed
-from helpers.layers import parse_history
+from helpers.layers import History, HistoryRow, parse_history
 from tests.conftest import load, recorded
 
 BUILDS = recorded("build_", without=("_run_fails",))
@@ -93,3 +93,34 @@ def test_step_seconds_run_from_its_start_to_its_id_line():
         " ---> Running in 111111111111\n", "working\n", " ---> abcdefabcdef\n"))
     assert report.rows[1].seconds == 3.0
     assert report.rows[1].output == ["working"]
+
+
+def test_a_from_that_runs_onbuild_triggers_is_reused_only_when_each_trigger_is():
+    # Docker 20.10: the triggers run inside step 1, one "Using cache" (or a container) each, and no id of theirs
+    head = ["Step 1/2 : FROM obbase\n", "# Executing 2 build triggers\n"]
+    tail = [" ---> e00a8092e937\n", "Step 2/2 : RUN true\n", " ---> Using cache\n", " ---> 6029216970c8\n"]
+    reused = parse_build_stream("x", chunks(*head, " ---> Using cache\n", " ---> Using cache\n", *tail))
+    one_rebuilt = parse_build_stream("x", chunks(*head, " ---> Using cache\n", " ---> Running in de53686d8519\n",
+                                                 "Removing intermediate container de53686d8519\n", *tail))
+    assert reused.cached == [True, True] and one_rebuilt.cached == [False, True]
+    assert reused.rows[0].triggers == 2 and reused.rows[0].image_id == "e00a8092e937"
+
+
+def test_a_failing_onbuild_trigger_fails_its_from_step_and_blames_no_base_image():
+    events = chunks("Step 1/2 : FROM obfail\n", "# Executing 1 build trigger\n", " ---> Running in 352b41a14871\n",
+                    "failing\n") + [(4.0, {"error": "The command '/bin/sh -c echo failing && exit 3' returned a "
+                                                    "non-zero code: 3",
+                                           "errorDetail": {"message": "The command '/bin/sh -c echo failing && exit "
+                                                                      "3' returned a non-zero code: 3"}})]
+    with pytest.raises(BuildFailed) as err:
+        parse_build_stream("bad", events)
+    assert err.value.step == 1 and err.value.log_tail == ["failing"]
+
+
+def test_a_from_that_ran_triggers_adds_the_bytes_of_their_entries():
+    rows = [HistoryRow(f"sha256:{c * 12}", 1, f"/bin/sh -c {c}", "", size, "", [], None)
+            for c, size in (("c", 3), ("b", 12), ("a", 2), ("9", 100))]
+    report = parse_build_stream("x", chunks("Step 1/2 : FROM obbase\n", "# Executing 2 build triggers\n",
+                                            " ---> bbbbbbbbbbbb\n", "Step 2/2 : RUN true\n", " ---> cccccccccccc\n"))
+    join_layers(report, History("x", rows))
+    assert [r.size for r in report.rows] == [14, 3]

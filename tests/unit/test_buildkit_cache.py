@@ -6,7 +6,8 @@ import os
 import pytest
 
 from helpers.build import BuildReport, BuildStep
-from helpers.buildkit_cache import explain, forecast, plan, remember
+from helpers.buildkit import BuildKitStep
+from helpers.buildkit_cache import explain, forecast, plan, remember, share
 
 DOCKERFILE = 'FROM base\nRUN pip install flask\nCMD ["python","app.py"]\nCOPY app.py /app.py\n'
 
@@ -198,12 +199,61 @@ def test_a_copy_naming_arg_and_env_values_is_keyed_by_them_expanded(context):
     assert keys(context, "FROM base\nCOPY app.py $HOME/\n")[1] == ""  # a base image's ENV: not known here
 
 
-def test_a_base_with_onbuild_triggers_keys_none_of_its_stage(context):
-    # buildx 0.29 printed the triggers as steps of the stage ("[2/3] COPY app.py /onbuild.py", then "[4/3] ...")
-    text = "FROM base\nRUN true\nFROM base2\nRUN true\n"
-    steps = plan(text, context, {"base": "b", "base2": "c"}, {}, triggers={"base": ["RUN echo triggered"]})
-    assert [bool(s.key) for s in steps] == [False, False, False, True]
-    reasons = forecast(steps, {}).steps
-    assert reasons[0] == (True, "FROM uses the base image, whose triggers run first (ONBUILD RUN echo triggered): "
-                                "the lab does not follow them, so it cannot predict this stage's steps")
-    assert reasons[1][0] is None and "ONBUILD triggers" in reasons[1][1]
+def test_a_base_s_onbuild_triggers_are_keyed_as_steps_that_run_first_inside_its_from(context):
+    # buildx 0.29 printed them as the stage's first steps: "[2/3] COPY app.py /onbuild.py" on Docker 20.10,
+    # "[2/5] ONBUILD COPY app.py /onbuild.py" on 28.5; an ENV trigger is no step, as an ENV line is none
+    text = "FROM base\nRUN true\n"
+    triggers = {"base": ["COPY app.py /onbuild.py", "ENV X=1", "RUN echo $X"]}
+    steps = plan(text, context, {"base": "b"}, {}, triggers=triggers)
+    assert [(s.keyword, s.trigger, bool(s.key)) for s in steps] == [
+        ("FROM", False, False), ("COPY", True, True), ("ENV", True, False), ("RUN", True, True), ("RUN", False, True)]
+    assert steps[3].inputs == "ENV X=1" and steps[4].parent == steps[3].key
+    cold = forecast(steps, {}).steps
+    assert len(cold) == 2 and cold[0][0] is False
+    assert cold[0][1].startswith("FROM uses the base image; its ONBUILD trigger `COPY app.py /onbuild.py` ran first: ")
+    made: dict = {}
+    remember(steps, report("lab/app:v1", [False, False]), made)
+    assert forecast(steps, made).steps[0] == (True, "FROM uses the base image; its ONBUILD triggers ran first, all "
+                                                    "reused (`COPY app.py /onbuild.py`: cache hit: the lab's earlier "
+                                                    "BuildKit build app:v1 made this step on the same parent from "
+                                                    "the same file; `RUN echo $X`: cache hit: the lab's earlier "
+                                                    "BuildKit build app:v1 made this step on the same parent)")
+    (context / "app.py").write_text("changed\n")
+    edited = forecast(plan(text, context, {"base": "b"}, {}, triggers=triggers), made).steps
+    assert edited[0][0] is False and "`COPY app.py /onbuild.py` ran first: a COPY source changed" in edited[0][1]
+    assert edited[1] == (False, "its parent changed: step 1 was new to the lab, so this step's key is too")
+
+
+def test_a_stage_runs_the_onbuild_triggers_an_earlier_stage_leaves(context):
+    text = "FROM base AS one\nONBUILD RUN echo hi\nFROM one\nRUN true\n"
+    steps = plan(text, context, {"base": "b"}, {})
+    assert [(s.keyword, s.trigger) for s in steps] == [("FROM", False), ("ONBUILD", False), ("FROM", False),
+                                                       ("RUN", True), ("RUN", False)]
+    assert steps[3].target == "echo hi" and steps[3].parent == steps[0].parent
+
+
+def test_a_stage_the_last_one_does_not_need_is_not_built_nor_remembered(context):
+    text = "FROM base AS unused\nRUN echo a\nFROM base AS used\nRUN echo b\nFROM base\nCOPY --from=used / /\n"
+    steps = plan(text, context, {"base": "b"}, {})
+    assert [s.unused for s in steps] == [True, True, False, False, False, False]
+    found = forecast(steps, {}).steps
+    assert found[0] == found[1] == (None, "BuildKit builds nothing of this stage: the image (the last stage) needs "
+                                          "nothing from it")
+    made: dict = {}
+    remember(steps, report("lab/app:v1", [True, True, True, False, True, False]), made)
+    assert steps[1].key not in made and steps[3].key in made
+
+
+def test_a_step_two_stages_make_alike_is_run_once_and_both_rows_take_its_outcome(context):
+    # Docker 28.5 printed "[b 2/3] RUN echo a" once and no vertex for stage a's same step
+    text = "FROM base AS a\nRUN echo a\nFROM base AS b\nRUN echo a\nCOPY --from=a / /\n"
+    steps = plan(text, context, {"base": "b"}, {})
+    assert steps[1].key == steps[3].key
+    rows = [BuildKitStep(1, "FROM base AS a", True, 0, None), BuildKitStep(2, "RUN echo a", True, 0, None),
+            BuildKitStep(3, "FROM base AS b", True, 0, None, vertex=4),
+            BuildKitStep(4, "RUN echo a", False, 0.2, None, vertex=5),
+            BuildKitStep(5, "COPY --from=a / /", False, 0, None, vertex=6)]
+    built = BuildReport(tag="lab/app:v1", rows=rows, image_id="", seconds=0.0)
+    share(steps, built)
+    assert built.cached == [True, False, True, False, False]
+    assert forecast(steps, {}).steps[3][1].endswith("(the very step 2 makes: BuildKit runs it once)")

@@ -11,7 +11,7 @@ from helpers import cli
 from helpers.buildkit import join_history, on_export, parse_progress
 from helpers.cli import _chunks
 from helpers.errors import BadDockerfile, BuildFailed, ImageMissing, LabError
-from helpers.layers import makes_layer, parse_history
+from helpers.layers import History, HistoryRow, instruction_of, makes_layer, parse_history
 from helpers.workspace import lab_dockerfile
 from tests.conftest import CONTAINERD, DATA, load, recorded
 
@@ -445,3 +445,58 @@ def test_the_history_read_as_the_exporter_finished_is_kept_only_when_it_is_of_th
     report = lab.build("v2", builder="buildkit")
     assert report.image_id == new[1]["Id"] != other[1]["Id"]
     assert [s.diff_id for s in report.rows if s.diff_id] == new[1]["RootFS"]["Layers"]
+
+
+ONBUILD_CHILD = "FROM obbase\nCOPY extra.txt /extra.txt\nRUN cat /onbuild.py > /copied\n"
+ONBUILD_TRIGGERS = {"obbase": ["COPY app.py /onbuild.py", "ENV X=1", "RUN echo triggered > /trig"]}
+
+
+@pytest.mark.parametrize("prefix", ["", "ONBUILD "])
+def test_the_steps_of_a_base_s_onbuild_triggers_fold_into_its_from(prefix):
+    # buildx 0.29 printed the triggers as the stage's first steps, "[2/3] COPY app.py /onbuild.py" on Docker 20.10,
+    # "[2/5] ONBUILD COPY app.py /onbuild.py" on 28.5, and the stage's own steps after them; ENV is no step
+    total = "3" if not prefix else "5"
+    report = parse_progress("x", lines(
+        f"#4 [1/{total}] FROM docker.io/library/obbase", "#4 CACHED",
+        f"#6 [2/{total}] {prefix}COPY app.py /onbuild.py", "#6 CACHED",
+        f"#7 [3/{total}] {prefix}RUN echo triggered > /trig", "#7 DONE 0.3s",
+        f"#8 [4/{total}] COPY extra.txt /extra.txt", "#8 DONE 0.1s",
+        f"#9 [5/{total}] RUN cat /onbuild.py > /copied", "#9 CACHED"), ONBUILD_CHILD, ONBUILD_TRIGGERS)
+    assert [(r.instruction, r.cached, r.vertex) for r in report.rows] == [
+        ("FROM obbase", False, 4), ("COPY extra.txt /extra.txt", False, 8),
+        ("RUN cat /onbuild.py > /copied", True, 9)]
+    assert report.rows[0].ran_first == [True, False] and report.rows[0].triggers == 3
+    assert report.rows[0].seconds == 0.3
+
+
+def test_a_stage_from_a_stage_runs_its_onbuild_lines_as_its_first_steps():
+    # Docker 28.5 printed "[stage-1 1/2] ONBUILD RUN echo hi > /hi" for `FROM one` after `ONBUILD RUN echo hi > /hi`
+    text = "FROM base AS one\nONBUILD RUN echo hi > /hi\nFROM one\nRUN cat /hi\n"
+    report = parse_progress("x", lines(
+        "#4 [one 1/1] FROM docker.io/library/base", "#4 CACHED",
+        "#5 [stage-1 1/2] ONBUILD RUN echo hi > /hi", "#5 CACHED",
+        "#6 [stage-1 2/2] RUN cat /hi", "#6 DONE 0.2s"), text)
+    assert [(r.cached, r.vertex) for r in report.rows] == [(True, 4), (True, None), (True, 5), (False, 6)]
+
+
+def test_a_failing_onbuild_trigger_fails_its_from_and_blames_no_base_image():
+    # Docker 20.10 printed the failing trigger as "[2/2] RUN echo failing && exit 3"
+    with pytest.raises(BuildFailed) as err:
+        parse_progress("x", lines(
+            "#4 [1/2] FROM docker.io/library/obfail", "#4 CACHED", "#5 [2/2] RUN echo failing && exit 3",
+            "#5 ERROR: executor failed running [/bin/sh -c echo failing && exit 3]: exit code: 3", exit=1),
+            "FROM obfail\nRUN true\n", {"obfail": ["RUN echo failing && exit 3"]})
+    assert err.value.step == 1 and "exit code: 3" in str(err.value)
+
+
+def test_a_from_that_ran_triggers_takes_the_bytes_of_their_history_entries():
+    report = parse_progress("x", lines(
+        "#4 [1/3] FROM docker.io/library/obbase", "#6 [2/5] ONBUILD COPY app.py /onbuild.py",
+        "#7 [3/5] ONBUILD RUN echo triggered > /trig", "#8 [4/5] COPY extra.txt /extra.txt",
+        "#9 [5/5] RUN cat /onbuild.py > /copied"), ONBUILD_CHILD, ONBUILD_TRIGGERS)
+    entries = [("RUN /bin/sh -c cat /onbuild.py > /copied # buildkit", 3), ("COPY extra.txt /extra.txt # buildkit", 2),
+               ("RUN /bin/sh -c echo triggered > /trig # buildkit", 12), ("ENV X=1", 0),
+               ("COPY app.py /onbuild.py # buildkit", 3), ("RUN /bin/sh -c echo base > /base # buildkit", 11)]
+    history = History("x", [HistoryRow("<missing>", 1, c, instruction_of(c), size, "", [], f"sha256:{n}" * bool(size))
+                            for n, (c, size) in enumerate(entries)])
+    assert [r.size for r in join_history(report, history).rows] == [15, 2, 3]

@@ -385,15 +385,67 @@ def test_copying_the_whole_context_is_a_folder_even_when_one_file_is_left(tmp_pa
     assert received.copy_source(["app.py"]).startswith("file:")
 
 
-def test_a_base_with_onbuild_triggers_is_said_to_run_them_first_and_its_steps_are_not_predicted(tmp_path):
-    # Docker 20.10 printed "# Executing 2 build triggers" inside step 1 and wrote them in the history before step 2
-    (tmp_path / "Dockerfile").write_text("FROM base\nRUN echo hi\n")
-    base = History("base", [HistoryRow("sha256:b", 1, "", "", 5, "", [], "sha256:d")])
+def _row(image: str, created: int, created_by: str) -> HistoryRow:
+    return HistoryRow(image, created, created_by, "", 0, "", [], None)
+
+
+def test_a_base_s_onbuild_triggers_are_keyed_like_steps_inside_its_from(tmp_path):
+    # Docker 20.10 printed "# Executing 2 build triggers" inside step 1 and wrote each trigger in the history, as a
+    # step of its own (`/bin/sh -c #(nop) COPY file:… in /onbuild.py`, `/bin/sh -c echo triggered`), before step 2
+    (tmp_path / "app.py").write_text("a\n")
+    text = "FROM base\nRUN echo hi\n"
+    base_row = HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")
     configs = {"base": {"OnBuild": ["COPY app.py /onbuild.py", "RUN echo triggered"]}}
-    found = forecast((tmp_path / "Dockerfile").read_text(), tmp_path, base, {}, configs=configs).steps
-    assert found[0][0] is True and "(ONBUILD COPY app.py /onbuild.py; ONBUILD RUN echo triggered)" in found[0][1]
-    assert found[1] == (None, "the lab cannot predict this step: the base image's ONBUILD triggers ran before it "
-                              "(step 1), and the lab does not follow them")
+    copy = created_by("COPY app.py /onbuild.py", Received.of(tmp_path), {}, {})
+    built = History("lab-1/x:v1", [_row("sha256:r", 3, "/bin/sh -c echo hi"),
+                                   _row("sha256:t", 2, "/bin/sh -c echo triggered"), _row("sha256:c", 2, copy),
+                                   base_row])
+    found = forecast(text, tmp_path, History("base", [base_row]), {"lab-1/x:v1": built}, configs=configs).steps
+    assert found == [(True, "FROM uses the base image; its ONBUILD triggers ran first, all reused (`COPY app.py "
+                            "/onbuild.py`: cache hit: the earlier build x:v1 made this step on the same parent from "
+                            "the same file; `RUN echo triggered`: cache hit: the earlier build x:v1 made this step on "
+                            "the same parent)"),
+                     (True, "cache hit: the earlier build x:v1 made this step on the same parent")]
+    (tmp_path / "app.py").write_text("a2\n")
+    edited = forecast(text, tmp_path, History("base", [base_row]), {"lab-1/x:v1": built}, configs=configs).steps
+    assert edited[0][0] is False
+    assert edited[0][1].startswith("FROM uses the base image; its ONBUILD trigger `COPY app.py /onbuild.py` ran "
+                                   "first: a COPY source changed: the file copied to /onbuild.py was file:")
+    assert edited[1] == (False, "its parent changed: step 1 was rebuilt, so every later step is too")
+
+
+def test_a_stage_from_a_stage_runs_the_triggers_its_onbuild_lines_leave(tmp_path):
+    text = "FROM base AS one\nONBUILD RUN echo again\nFROM one\n"
+    base_row = HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")
+    found = forecast(text, tmp_path, History("base", [base_row]), {}).steps
+    assert found[2] == (False, "FROM the stage one: its chain of steps goes on; its ONBUILD trigger `RUN echo again` "
+                               "ran first: its parent changed: step 2 was rebuilt, so every later step is too")
+
+
+def test_on_the_whole_engine_cache_a_step_an_earlier_stage_of_the_same_build_makes_is_reused(tmp_path):
+    # the classic builder on Docker 28.5's containerd store (no --cache-from) printed "Using cache" for stage b's
+    # COPY after stage a made it new in the very same build; with --cache-from (Docker 20.10) it built it again
+    (tmp_path / "e.txt").write_text("e\n")
+    text = "FROM base AS a\nCOPY e.txt /e\nFROM base AS b\nCOPY e.txt /e\nRUN cat /e\n"
+    base = History("base", [HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")])
+    shared = forecast(text, tmp_path, base, {}, isolated=False, bases={"base": base}).steps
+    assert [hit for hit, _ in shared] == [True, False, True, True, False]
+    assert shared[3][1] == "cache hit: step 2 of this very build made this step on the same parent"
+    assert shared[4][1] == "no cache existed: this workspace had built nothing on this parent before"
+    assert [hit for hit, _ in forecast(text, tmp_path, base, {}, bases={"base": base}).steps] == \
+        [True, False, True, False, False]
+
+
+def test_two_images_of_one_step_made_in_the_same_second_are_two_parents(tmp_path):
+    # Docker 20.10, --cache-from: stages 1 and 2 both ran the trigger `RUN echo again` on stage 0 (images X then Y,
+    # same second); the next build took Y, the newer, so stage 1's `RUN cat` (made on X) was built again
+    text = "FROM base\nRUN echo again\nRUN cat /again\n"
+    base_row = HistoryRow("sha256:" + "b" * 64, 1, "", "", 5, "", [], "sha256:d")
+    on_x = History("stage-1", [_row("sha256:rc", 2, "/bin/sh -c cat /again"),
+                                _row("sha256:x", 2, "/bin/sh -c echo again"), base_row])
+    on_y = History("final", [_row("sha256:y", 2, "/bin/sh -c echo again"), base_row])
+    found = forecast(text, tmp_path, History("base", [base_row]), {"final": on_y, "stage-1": on_x}).steps
+    assert [hit for hit, _ in found] == [True, True, False]
 
 
 def test_the_escape_directive_s_character_escapes_words_and_a_backslash_is_then_a_letter(tmp_path):

@@ -101,3 +101,16 @@ def test_a_stage_is_named_on_its_from_line_and_nothing_else_changes():
     assert named == text.replace("FROM $BASE\n", "FROM $BASE AS layer-lab-0\n").replace(
         "  other\r\n", "  other AS layer-lab-1\r\n")
     assert [s.name for s in docker_file.stages(named)] == ["layer-lab-0", "layer-lab-1", "last"]
+
+
+def test_the_stages_the_last_one_needs_are_those_it_starts_from_copies_from_or_mounts_from_in_turn():
+    text = ("FROM base AS deps\nRUN make\nFROM base AS tools\nFROM deps AS build\nRUN --mount=from=tools,target=/t x\n"
+            "FROM base AS unused\nCOPY --from=deps / /\nFROM base\nCOPY --from=2 / /\nCOPY --from=build /out /out\n")
+    assert docker_file.needed(docker_file.stages(text)) == {0, 1, 2, 4}
+    assert docker_file.needed(docker_file.stages("FROM base\n")) == {0}
+
+
+def test_a_stage_s_onbuild_lines_are_the_triggers_it_leaves():
+    found = docker_file.stages("FROM base AS one\nONBUILD COPY app.py /app.py\nRUN true\nONBUILD  RUN echo hi\n"
+                               "FROM one\n")
+    assert found[0].triggers == ["COPY app.py /app.py", "RUN echo hi"] and found[1].triggers == []
