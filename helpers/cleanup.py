@@ -96,8 +96,9 @@ def plan(lab_containers: list[dict], every_container: list[dict], every_image: l
         A `Plan`: the lab's containers; for each image tagged in the namespace that no other container
         uses, those tags, or its id when nothing else names it (an image also tagged by someone else keeps
         those tags and so survives); then, newest first, each untagged image the lab made or that lies
-        below an image that goes, when nothing else stands on it (an unused stage's result; the steps the
-        containerd store keeps when the image above them goes).
+        below an image that goes or the lab made, when nothing else stands on it (an unused stage's result; the
+        steps the containerd store keeps when the image above them goes, ONBUILD triggers' among them, whose ids
+        the classic builder does not print).
     """
     going = {c["Id"] for c in lab_containers}
     parents = {i["Id"]: i.get("ParentId", "") for i in every_image}
@@ -123,9 +124,24 @@ def plan(lab_containers: list[dict], every_container: list[dict], every_image: l
     children: dict[str, list[str]] = {}
     for image_id, parent in parents.items():
         children.setdefault(parent, []).append(image_id)
-    below = {a for v in vanishing for a in _ancestry(v, parents)[1:]}
+    made_untagged = {i["Id"] for i in every_image if _untagged(i) and (i["Id"] in made or i["Id"][7:19] in made)}
+    below = {a for v in vanishing | made_untagged for a in _ancestry(v, parents)[1:]}  # ONBUILD triggers' steps too
     untagged = {i["Id"] for i in every_image if _untagged(i) and i["Id"] not in users
-                and (i["Id"] in below or i["Id"] in made or i["Id"][7:19] in made)}
+                and (i["Id"] in below or i["Id"] in made_untagged)}
     gone = untagged | vanishing
     leftover = [i["Id"] for i in newest_first if i["Id"] in untagged and _descendants(i["Id"], children) <= gone]
     return Plan([c["Id"] for c in lab_containers], images + leftover, kept)
+
+
+def made_on(every_image: list[dict], parents: set[str], since: float) -> set[str]:
+    """The untagged images made at or after ``since`` (engine seconds) on one of ``parents`` (full ids), or on
+    another of those: the classic builder prints no id for the images a FROM's ONBUILD triggers make, so when a
+    later trigger fails, they are found this way."""
+    found: set[str] = set()
+    recent = [i for i in every_image if _untagged(i) and i.get("Created", 0) >= int(since) - 1]
+    for _ in recent:
+        more = {i["Id"] for i in recent if i.get("ParentId") in parents | found} - found
+        if not more:
+            break
+        found |= more
+    return found

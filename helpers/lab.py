@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from . import files as files_module
 from .advice import Advice, advise
 from .boundary import EngineLike
 from .build import BuildReport, join_layers, parse_build_stream
-from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, container_label
+from .cleanup import CONTAINER_LABEL, LABEL, Cleaned, container_label, made_on
 from .cleanup import plan as cleanup_plan
 from .containers import App, Changes, parse_diff
 from .display import short_name
@@ -294,10 +295,14 @@ class Lab:
             return parse_build_stream(image, progress.build(self.engine.build(
                 str(folder), image, dockerfile, nocache, args, sources), image))
 
+        started = time.time()  # the engine's clock where it runs here; made_on allows a second of skew
         try:
             report = run()
         except BuildFailed as e:  # the engine's cache lookup found another lab's step, which its cleanup then removed
             self.made |= set(e.made)  # the steps before the failure stay as cache: the lab's own, cleaned up
+            if (e.instruction or "").upper().startswith("FROM "):  # an ONBUILD trigger failed: those before it made
+                bases = [s.base for s in docker_file.stages(text, args) if not s.from_stage]
+                self.made |= made_on(self.engine.images(), self._ids(*bases, *e.made), started)
             if classify(e.message) != "vanished":
                 raise
             report = run()
@@ -365,6 +370,14 @@ class Lab:
             leaves += [i for i in below if i not in children]
         names = {i["Id"]: next((t for t in i.get("RepoTags") or [] if t != "<none>:<none>"), i["Id"]) for i in images}
         return {names[leaf]: self._history_if_there(leaf) for leaf in leaves}
+
+    def _ids(self, *images: str) -> set[str]:
+        """The full ids of those of ``images`` (names or ids) on the engine."""
+        found = set()
+        for image in images:
+            with contextlib.suppress(ImageMissing):
+                found.add(self.engine.inspect_image(image)["Id"])
+        return found
 
     def _config(self, image: str) -> dict:
         """An image's config (its ENV, shell, working folder ...); empty for one not on the engine."""

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from helpers.cleanup import container_label, plan
+from helpers.cleanup import container_label, made_on, plan
 from tests.conftest import load
 
 STORES = ["", "_containerd"]
@@ -94,3 +94,23 @@ def test_the_untagged_steps_below_an_image_that_goes_go_too_children_first():
     assert decided.images == ["lab-abcdef/app:v1", cmd["Id"], run["Id"]]
     decided = plan([], [], [base, run, cmd, app, mine], set(), "lab-abcdef")
     assert decided.images == ["lab-abcdef/app:v1", cmd["Id"]]  # the learner's image stands on run
+
+
+def _image(name: str, parent: str = "", created: int = 100, tags: list[str] | None = None) -> dict:
+    return {"Id": f"sha256:{name * 64}"[:71], "ParentId": f"sha256:{parent * 64}"[:71] if parent else "",
+            "Created": created, "RepoTags": tags or ["<none>:<none>"]}
+
+
+def test_the_steps_below_an_untagged_image_the_lab_made_go_with_it():
+    # the containerd store keeps a removed image's steps; the classic builder printed no id for the ONBUILD
+    # triggers' steps (c, d) below the step it did print (e)
+    every = [_image("a", tags=["base:1"]), _image("c", "a"), _image("d", "c"), _image("e", "d"),
+             _image("f", "a")]  # f: someone else's, on the same base
+    decided = plan([], [], every, {"e" * 12}, "lab-abcdef")
+    assert decided.images == [f"sha256:{n * 64}"[:71] for n in "edc"]
+
+
+def test_the_images_failed_triggers_made_are_those_made_since_the_build_on_its_from_image():
+    every = [_image("a", tags=["lab-abcdef/base:1"]), _image("c", "a", 100), _image("d", "c", 101),
+             _image("f", "a", 50), _image("g", "b", 100)]
+    assert made_on(every, {f"sha256:{'a' * 64}"[:71]}, 100.5) == {f"sha256:{n * 64}"[:71] for n in "cd"}
