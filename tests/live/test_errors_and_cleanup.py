@@ -52,6 +52,23 @@ def test_the_steps_a_failed_classic_build_made_are_cleaned_up(lab):
 
 
 @builders
+def test_a_failing_onbuild_trigger_fails_its_from_step_and_what_the_triggers_made_is_cleaned_up(lab, builder, tmp_path):
+    """The classic builder prints no id for the images a FROM's triggers make: the first trigger's stays below
+    the base when the second fails, unless cleanup finds it."""
+    (tmp_path / "app.py").write_text(f"# {lab.workspace.name}\n")
+    (tmp_path / "Dockerfile.base").write_text(f"FROM {lab.base_image}\nRUN echo {lab.workspace.name} > /token\n"
+                                              "ONBUILD COPY app.py /app.py\nONBUILD RUN echo failing && exit 3\n")
+    images = {i["Id"] for i in lab.engine.images()}
+    base = lab.build("onbuild-fails", context=tmp_path, dockerfile="Dockerfile.base", builder=builder).tag
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN true\n")
+    with pytest.raises(helpers.BuildFailed) as err:
+        lab.build("onbuild-child", context=tmp_path, builder=builder)
+    assert err.value.step == 1 and "exit code: 3" in short(err.value).replace("non-zero code: 3", "exit code: 3")
+    lab.cleanup()
+    assert {i["Id"] for i in lab.engine.images()} <= images
+
+
+@builders
 def test_dockerfile_that_does_not_parse(lab, builder):
     lab.write_dockerfile(f"FROM {lab.base_image}\nRUNN pip install flask\n", filename="Dockerfile.typo")
     with pytest.raises(helpers.BadDockerfile, match="unknown instruction: RUNN") as err:
