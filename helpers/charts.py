@@ -75,7 +75,7 @@ def layer_sizes(*histories: History, ax: Axes | None = None) -> Figure:
                 y += 1
         y += 0.5
     ax = _axes(ax, len(rows))
-    widths = [max(r.files_bytes, 1) / 1e6 for _, r in rows]
+    widths = [max(r.files_bytes, 1) for _, r in rows]
     bars = ax.barh(ys, widths, color=[REUSED if r.diff_id in shared else NEW for _, r in rows])
     for bar, (_, r) in zip(bars, rows):
         bar.set_hatch(SHARED_HATCH if r.diff_id in shared else None)
@@ -84,8 +84,8 @@ def layer_sizes(*histories: History, ax: Axes | None = None) -> Figure:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlim(min(widths) / 3, max(widths) * 300)
-    ax.xaxis.set_major_formatter("{x:g}")
-    ax.set_xlabel("layer size (MB, uncompressed, log scale)")
+    ax.xaxis.set_major_formatter(lambda x, _: human(x))
+    ax.set_xlabel("layer size (uncompressed, log scale)")
     ax.set_ylabel("image: step that made the layer")
     ax.set_title("Layer sizes, on a log scale: the base dwarfs your layers; shared ones are stored once")
     ax.legend(handles=[Patch(facecolor=REUSED, hatch=SHARED_HATCH, label="shared"),
@@ -236,7 +236,7 @@ def journey(report: Journey, ax: Axes | None = None) -> Figure:
         The figure drawn into.
     """
     ax = _axes(ax, len(report.rows))
-    sizes = [max(r.compressed, 1) / 1e6 for r in report.rows]
+    sizes = [max(r.compressed, 1) for r in report.rows]
     bars = ax.barh(range(len(sizes)), sizes, color=[NEW if r.uploaded else REUSED for r in report.rows])
     ax.bar_label(bars, [f"{'sent' if r.uploaded else 'not sent'}: {human(r.compressed)}" for r in report.rows],
                  padding=3, fontsize=8)
@@ -245,8 +245,8 @@ def journey(report: Journey, ax: Axes | None = None) -> Figure:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlim(min(sizes) / 3, max(sizes) * 300)
-    ax.xaxis.set_major_formatter("{x:g}")
-    ax.set_xlabel("layer size in the registry (MB, compressed, log scale)")
+    ax.xaxis.set_major_formatter(lambda x, _: human(x))
+    ax.set_xlabel("layer size in the registry (compressed, log scale)")
     ax.set_ylabel("layer (step that made it)")
     ax.set_title(f"{_name(report.tag)}: reused layers were already in the registry; only new ones travel")
     ax.legend(handles=[Patch(facecolor=NEW, label="sent by the push"),

@@ -78,7 +78,8 @@ def test_layer_sizes_one_bar_per_layer_with_shared_ones_hatched(r):
     assert len(ax.patches) == len(rows) == 6
     assert [bool(p.get_hatch()) for p in ax.patches] == [row.diff_id in shared for row in rows]
     assert texts(ax) == [human(row.size) for row in rows]
-    assert "MB" in ax.get_xlabel() and ax.get_xscale() == "log"
+    assert "log scale" in ax.get_xlabel() and ax.get_xscale() == "log"
+    assert ax.xaxis.get_major_formatter()(1e6, 0) == "1.0 MB"  # sizes on the axis as on the bars, not "1e-06"
     assert ax.get_ylabel() and ax.get_title()
     assert all(len(t.get_text()) <= 45 for t in ax.get_yticklabels())
 

@@ -42,7 +42,8 @@ def test_journey_chart_has_one_bar_per_layer_coloured_by_what_the_push_sent():
     bars = [p for p in ax.patches if p.get_width() > 0][:len(trip.rows)]
     assert len(bars) == len(trip.rows)
     assert [to_hex(b.get_facecolor()) for b in bars] == [charts.NEW if r.uploaded else charts.REUSED for r in trip.rows]
-    assert "MB" in ax.get_xlabel() and ax.get_xscale() == "log" and ax.get_title()
+    assert "log scale" in ax.get_xlabel() and ax.get_xscale() == "log" and ax.get_title()
+    assert ax.xaxis.get_major_formatter()(1000, 0) == "1.0 kB"
 
 
 def test_line_order_chart_draws_cumulative_lines_for_both_orders():
