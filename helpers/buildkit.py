@@ -195,11 +195,10 @@ def _plan(dockerfile_text: str, triggers: dict[str, list[str]]) -> list[tuple[st
                                                                 for i in docker_file.preamble(dockerfile_text)]
     for stage in stages:
         name = "" if len(stages) == 1 else stage.name if not stage.name.isdigit() else f"stage-{stage.index}"
-        run_first = next(s for s in stages if stage.base.lower() in (s.name, str(s.index))).triggers \
-            if stage.from_stage else triggers.get(stage.base, [])
+        run_first = docker_file.run_first(stage, stages, triggers)
         k = int(stage.base.lower() != "scratch" and not stage.from_stage)
         plan.append((stage.instructions[0].text, (name, k), run_first))
-        k += sum(docker_file.keyword(trigger) in STEP_INSTRUCTIONS for trigger in run_first)
+        k += _steps_of(run_first)
         for instruction in stage.instructions[1:]:
             counted = instruction.keyword in STEP_INSTRUCTIONS
             k += counted
@@ -230,7 +229,7 @@ def _rows(vertices: dict[int, _Vertex], dockerfile_text: str | None,
             row = found.get(key) if key and key[1] else None
             row = row or BuildKitStep(0, text, is_from or (rows[-1].cached if rows else True), 0.0, None)
             row.instruction = text
-            steps = sum(docker_file.keyword(trigger) in STEP_INSTRUCTIONS for trigger in run_first)
+            steps = _steps_of(run_first)
             row.triggers = len(run_first) if is_from else 0  # each trigger makes a history entry
             if is_from and steps:
                 _run_first(row, [found.pop((key[0], key[1] + i), None) for i in range(1, steps + 1)], row_of)
@@ -238,6 +237,11 @@ def _rows(vertices: dict[int, _Vertex], dockerfile_text: str | None,
     for number, row in enumerate(rows, 1):
         row.step = number
     return rows, row_of
+
+
+def _steps_of(triggers: list[str]) -> int:
+    """How many of ``triggers`` BuildKit runs a step for (not ENV, LABEL ...)."""
+    return sum(docker_file.keyword(trigger) in STEP_INSTRUCTIONS for trigger in triggers)
 
 
 def _run_first(row: BuildKitStep, ran: list[BuildKitStep | None], row_of: dict[int, BuildKitStep]) -> None:

@@ -145,8 +145,7 @@ def plan(dockerfile: str, context: Path, base_ids: dict[str, str], args: dict[st
         stage_names |= {stage.name, str(stage.index)}
         from_stage = stage.from_stage
         parent = ends.get(stage.base.lower(), "") if from_stage else _hash("FROM", base_ids.get(stage.base, stage.base))
-        run_first = next(s for s in stages if stage.base.lower() in (s.name, str(s.index))).triggers if from_stage \
-            else (triggers or {}).get(stage.base, [])
+        run_first = docker_file.run_first(stage, stages, triggers or {})
         steps.append(Step("", parent, "FROM", stage.instructions[0].rest, "an earlier stage" if from_stage else ""))
         runs_with, declared = [], {}
         env = dict(envs.get(stage.base.lower()) or {"PATH": docker_file.DEFAULT_PATH}) if from_stage else \

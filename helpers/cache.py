@@ -347,6 +347,7 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
     stage, on_base = -1, True
     here: tuple | None = None  # the parent as the keys leading to it from the stage's base: the same keys, one image
     made_here: dict[tuple, int] = {}  # each step this build is predicted to make, by its `here`: a later one reuses it
+    onbuild = {name: config.get("OnBuild") or [] for name, config in configs.items()}
     written_escape = docker_file.escape_of(dockerfile)
     queue = deque((n, line, False) for n, line in enumerate(docker_file.instructions(dockerfile, written_escape), 1))
     triggers: list[str | None] = []  # per entry of steps: the ONBUILD trigger it is of, run inside step n
@@ -365,7 +366,6 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
             if origin in finished:
                 chain, broken, env, shell, workdir, _, here = finished[origin]
                 env = dict(env)
-                run_first = next(s for s in stages if origin in (s.name, str(s.index))).triggers
                 steps.append((True, f"FROM the stage {origin}: its chain of steps goes on"))
             else:
                 history = base if stage == 0 else bases.get(stages[stage].base)
@@ -374,8 +374,9 @@ def forecast(dockerfile: str, context: Path, base: History | None, sources: dict
                 env, shell = environment_of(config), config.get("Shell") or DEFAULT_SHELL
                 env.setdefault("PATH", docker_file.DEFAULT_PATH)  # the builder adds it where the base sets none
                 workdir = config.get("WorkingDir") or ""
-                run_first, here = list(config.get("OnBuild") or []), ("FROM", stages[stage].base)
-                steps.append((True, "FROM uses the base image" + ("" if run_first else " as it is")))
+                here = "FROM", stages[stage].base
+                steps.append((True, "FROM uses the base image" + ("" if config.get("OnBuild") else " as it is")))
+            run_first = docker_file.run_first(stages[stage], stages, onbuild)
             queue.extendleft((n, trigger, True) for trigger in reversed(run_first))
             on_base = origin not in finished
             continue

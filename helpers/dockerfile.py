@@ -351,6 +351,14 @@ def stages(dockerfile: str, args: dict[str, str] | None = None) -> list[Stage]:
     return found
 
 
+def run_first(stage: Stage, stages: list[Stage], images: dict[str, list[str]]) -> list[str]:
+    """The ONBUILD triggers ``stage`` runs first, inside its FROM: those the earlier stage it starts from leaves, or
+    those its base image carries (``images``, by name)."""
+    if stage.from_stage:
+        return next(s for s in stages if stage.base.lower() in (s.name, str(s.index))).triggers
+    return list(images.get(stage.base) or [])
+
+
 def needed(stages: list[Stage]) -> set[int]:
     """The indexes of the stages the last one needs: it, and those it (or a stage it needs) starts FROM, copies
     ``--from`` or mounts ``from``; BuildKit builds no other."""
